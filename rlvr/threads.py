@@ -26,19 +26,16 @@ def resolve_threads(threads: int | str = "auto") -> int:
         if n < 1:
             raise ValueError(f"threads must be >= 1 or 'auto', got {threads!r}")
         return n
-    if os.environ.get("CI") or os.environ.get("PYTEST_CURRENT_TEST") or int(os.environ.get("RLVR_PARALLEL_RUNS", "1")) > 1:
+    shared = os.environ.get("CI") or os.environ.get("PYTEST_CURRENT_TEST")
+    if shared or int(os.environ.get("RLVR_PARALLEL_RUNS", "1")) > 1:
         return 1
     return 1 if _machine_busy() else max(1, min(os.cpu_count() or 1, 4))
 
 
 def apply_thread_policy(threads: int | str = "auto") -> int:
-    """Set torch's intra-op (and, once, inter-op) threads; returns the count used."""
+    """Set torch's intra-op threads; returns the count used."""
     import torch
 
     n = resolve_threads(threads)
     torch.set_num_threads(n)
-    try:
-        torch.set_interop_threads(1)
-    except RuntimeError:  # can only be set once per process, before any parallel work
-        pass
     return n

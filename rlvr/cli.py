@@ -1,0 +1,142 @@
+"""The `rlvr` command line.
+
+    rlvr list                                   tasks, rewards, exploration modules, models, recipes
+    rlvr show RECIPE [key=value ...]            the resolved recipe as YAML
+    rlvr data [--out data]                      (re)write the fixed held-out sets
+    rlvr sft RECIPE [key=value ...]             build a warm-start checkpoint (cached)
+    rlvr train RECIPE [key=value ...]           GRPO training with the recipe's exploration module
+    rlvr eval MODEL_OR_RUN [key=value ...]      pass@k etc. on the task's held-out set
+
+Imports are lazy so `--help` and `list` stay fast. User errors print one line (`--debug` for a traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from rlvr.errors import RLVRError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _recipes() -> list[Path]:
+    seen = {}
+    for root in (Path.cwd() / "recipes", REPO_ROOT / "recipes"):
+        for p in sorted(root.glob("*.yaml")):
+            seen.setdefault(p.name, p)
+    return list(seen.values())
+
+
+def cmd_list(args) -> None:
+    from rlvr.exploration import DESCRIPTIONS, EXPLORERS
+    from rlvr.models.sizes import MODEL_SIZES
+    from rlvr.rewards import REWARDS
+    from rlvr.tasks import TASKS
+
+    def first_line(obj):
+        return (obj.__doc__ or "").strip().splitlines()[0] if obj.__doc__ else ""
+
+    print("tasks:")
+    for name, cls in TASKS.items():
+        print(f"  {name:16s} {first_line(cls)}")
+    print("rewards:")
+    for name, fn in REWARDS.items():
+        print(f"  {name:16s} {first_line(fn)}")
+    print("exploration modules:")
+    for name in EXPLORERS:
+        print(f"  {name:16s} {DESCRIPTIONS.get(name, '')}")
+    print("models:")
+    for name, size in MODEL_SIZES.items():
+        print(f"  {name:16s} {size}")
+    print("recipes:")
+    for p in _recipes():
+        rel = os.path.relpath(p)
+        print(f"  {rel}")
+
+
+def cmd_show(args) -> None:
+    from rlvr.config import dump_yaml
+    from rlvr.recipe import load_recipe
+
+    print(dump_yaml(load_recipe(args.recipe, args.overrides)), end="")
+
+
+def cmd_data(args) -> None:
+    from rlvr.tasks.export import write_eval_sets
+
+    for path in write_eval_sets(args.out, size=args.size):
+        print(f"wrote {path}")
+
+
+def cmd_sft(args) -> None:
+    from rlvr.recipe import load_recipe
+    from rlvr.sft import run_sft
+
+    path = run_sft(load_recipe(args.recipe, args.overrides, kind="sft"), force=args.force)
+    print(f"warm-start checkpoint: {path}")
+
+
+def cmd_train(args) -> None:
+    from rlvr.recipe import load_recipe
+    from rlvr.train import run_train
+
+    run_train(load_recipe(args.recipe, args.overrides, kind="train"))
+
+
+def cmd_eval(args) -> None:
+    from rlvr.train import run_eval
+
+    run_eval(args.target, args.overrides, out=args.out)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="rlvr", description="Which exploration technique helps GRPO, and why?")
+    p.add_argument("--debug", action="store_true", help="show full tracebacks for errors")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="list tasks, rewards, exploration modules, models and recipes").set_defaults(
+        func=cmd_list
+    )
+    for name, func, helptext in (
+        ("show", cmd_show, "print the resolved recipe as YAML"),
+        ("sft", cmd_sft, "build (or reuse) a warm-start checkpoint"),
+        ("train", cmd_train, "GRPO training with exploration"),
+    ):
+        sp = sub.add_parser(name, help=helptext)
+        sp.add_argument("recipe", help="recipe YAML file")
+        sp.add_argument("overrides", nargs="*", help="dotted key=value overrides (values parsed as YAML)")
+        sp.set_defaults(func=func)
+        if name == "sft":
+            sp.add_argument("--force", action="store_true", help="rebuild even if the cached checkpoint exists")
+    sp = sub.add_parser("eval", help="pass@k, entropy and diversity on the held-out set")
+    sp.add_argument("target", help="a run directory, a model directory or a built-in model name")
+    sp.add_argument("overrides", nargs="*", help="key=value overrides (eval.*, task.*, ...)")
+    sp.add_argument("--out", default=None, help="write the metrics as JSON here")
+    sp.set_defaults(func=cmd_eval)
+    sp = sub.add_parser("data", help="write the fixed held-out evaluation sets (JSON lines)")
+    sp.add_argument("--out", default=str(REPO_ROOT / "data"))
+    sp.add_argument("--size", type=int, default=256)
+    sp.set_defaults(func=cmd_data)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except RLVRError as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,231 @@
+"""`rlvr train` and `rlvr eval`: assemble a run from a recipe, train, evaluate, write the run directory.
+
+A run directory holds `config.yaml` (the resolved recipe), `metrics.jsonl` (one JSON object per
+logging step, plus `eval/*` rows), `checkpoint-*/` (TRL/transformers checkpoints), `final/` (the
+trained model) and `summary.json` (the final held-out evaluation and run costs).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from rlvr.config import dump_yaml
+from rlvr.errors import RLVRError
+from rlvr.recipe import TrainRecipe, load_recipe
+from rlvr.threads import apply_thread_policy
+
+CPU_DEFAULTS = dict(
+    report_to="none",
+    logging_steps=1,
+    save_strategy="steps",
+    save_steps=100,
+    save_total_limit=2,
+    dataloader_num_workers=0,
+    dataloader_pin_memory=False,
+    gradient_checkpointing=False,
+    disable_tqdm=True,
+    max_completion_length=64,
+    per_device_train_batch_size=32,
+    num_generations=8,
+    max_steps=100,
+)
+
+
+def default_output_dir(recipe: TrainRecipe) -> str:
+    stem = Path(getattr(recipe, "source", "recipe")).stem
+    return str(Path("runs") / f"{stem}__{recipe.exploration.name.replace('/', '_').replace(':', '_')}__s{recipe.seed}")
+
+
+def prepare_output_dir(recipe: TrainRecipe) -> Path:
+    out = Path(recipe.output_dir or default_output_dir(recipe))
+    if out.exists() and any(out.iterdir()) and not (recipe.resume or recipe.overwrite):
+        raise RLVRError(
+            f"output_dir '{out}' is not empty: pass resume=true to continue or overwrite=true to replace it"
+        )
+    if recipe.overwrite and not recipe.resume and out.exists():
+        import shutil
+
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def resolve_model_source(recipe) -> str:
+    """The directory or name to load: the warm-start checkpoint (built if absent) or `model.name`."""
+    if recipe.model.warm_start:
+        from rlvr.sft import ensure_warm_start
+
+        return str(ensure_warm_start(recipe.model.warm_start))
+    return recipe.model.name
+
+
+def grpo_args(recipe: TrainRecipe, explorer, out: Path):
+    """GRPOConfig from rlvr's CPU-friendly defaults < the recipe's `train:` < the exploration module."""
+    import torch
+    from trl import GRPOConfig
+
+    args = dict(CPU_DEFAULTS)
+    if not torch.cuda.is_available():
+        args.update(use_cpu=True, bf16=False)
+    args.update(recipe.train)
+    for key, value in explorer.grpo_overrides().items():
+        if key in recipe.train and recipe.train[key] != value:
+            raise RLVRError(
+                f"train.{key}={recipe.train[key]!r} conflicts with exploration '{recipe.exploration.name}', which sets "
+                f"{key}={value!r}; set it in the exploration block instead"
+            )
+        args[key] = value
+    args.update(output_dir=str(out), seed=recipe.seed)
+    try:
+        return GRPOConfig(**args)
+    except ValueError as exc:
+        raise RLVRError(f"invalid train settings: {str(exc).splitlines()[0]}") from exc
+
+
+def make_evaluator(recipe, task, tokenizer, max_new_tokens: int):
+    """evaluate(model) -> metrics on the first `eval.num_problems` problems of the held-out set."""
+    from rlvr.evaluation import evaluate
+    from rlvr.tasks import default_eval_path
+    from rlvr.tasks.answer import extract_answer
+    from rlvr.tasks.export import load_eval_set
+
+    path = Path(recipe.eval.eval_set) if recipe.eval.eval_set else default_eval_path(recipe.task.name)
+    if not path.is_file():
+        raise RLVRError(f"eval set '{path}' does not exist; write it with `rlvr data` or set eval.eval_set")
+    rows = list(load_eval_set(path))[: recipe.eval.num_problems]
+    if not rows:
+        raise RLVRError(f"eval set '{path}' is empty")
+    ev = recipe.eval
+
+    def run(model):
+        return evaluate(
+            model,
+            tokenizer,
+            rows,
+            verify=lambda completion, row: task.verify(completion, row["answer"], row["metadata"]),
+            extract_answer=extract_answer,
+            n_samples=ev.n_samples,
+            ks=tuple(ev.ks),
+            temperature=ev.temperature,
+            max_new_tokens=ev.max_new_tokens or max_new_tokens,
+            batch_size=ev.batch_size,
+            seed=recipe.seed,
+            greedy=ev.greedy,
+        )
+
+    return run
+
+
+def last_checkpoint(out: Path) -> str | None:
+    ckpts = sorted(out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+    return str(ckpts[-1]) if ckpts else None
+
+
+def run_train(recipe: TrainRecipe) -> dict:
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    threads = apply_thread_policy(recipe.threads)
+    out = prepare_output_dir(recipe)
+    (out / "config.yaml").write_text(dump_yaml(recipe))
+    from rlvr.callbacks import GracefulStop, MetricsWriter, PeriodicEval, Progress
+    from rlvr.models import load_model
+    from rlvr.models.tokenizer import check_text, is_char_tokenizer
+    from rlvr.rewards import build_rewards
+    from rlvr.trainer import RLVRTrainer
+
+    task = recipe.task.build()
+    train_ds = task.dataset("train", recipe.task.train_size)
+    explorer = recipe.exploration.build()
+    args = grpo_args(recipe, explorer, out)
+    source = resolve_model_source(recipe)
+    model, tokenizer = load_model(source, dtype=recipe.model.dtype, seed=recipe.seed)
+    if is_char_tokenizer(tokenizer):  # an unknown char would silently become <unk>
+        for prompt in train_ds["prompt"][:1000]:
+            check_text(prompt, what="task prompt")
+    funcs, weights = build_rewards(recipe.reward)
+    args.reward_weights = weights
+    peft_config = None
+    if recipe.model.peft:
+        from peft import LoraConfig
+
+        peft_config = LoraConfig(task_type="CAUSAL_LM", **recipe.model.peft)
+    if args.beta and not Path(source).is_dir():  # TRL rebuilds the reference from a path
+        model.save_pretrained(out / "init_model")
+        tokenizer.save_pretrained(out / "init_model")
+        model.config._name_or_path = str(out / "init_model")
+    writer = MetricsWriter(out / "metrics.jsonl")
+    progress = Progress()
+    evaluator = PeriodicEval(
+        make_evaluator(recipe, task, tokenizer, args.max_completion_length), recipe.eval.every, writer, progress
+    )
+    stop = GracefulStop().install()
+    trainer = RLVRTrainer(
+        model=model,
+        reward_funcs=funcs,
+        args=args,
+        train_dataset=train_ds,
+        processing_class=tokenizer,
+        peft_config=peft_config,
+        callbacks=[writer, evaluator, progress, stop],
+        explorer=explorer,
+        sampler=recipe.sampler,
+    )
+    resume = last_checkpoint(out) if recipe.resume else None
+    if recipe.resume and resume is None and (out / "metrics.jsonl").exists():
+        print(f"resume=true but no checkpoint in {out}: starting from step 0")
+    start = time.perf_counter()
+    try:
+        trainer.train(resume_from_checkpoint=resume)
+    except (RLVRError, KeyboardInterrupt) as exc:
+        ckpt = last_checkpoint(out)
+        note = f"; last good checkpoint: {ckpt}" if ckpt else ""
+        raise RLVRError(f"{exc}{note}") from exc
+    finally:
+        stop.uninstall()
+    seconds = time.perf_counter() - start
+    trainer.save_model(str(out / "final"))
+    summary = {
+        "recipe": getattr(recipe, "source", None),
+        "exploration": recipe.exploration.name,
+        "seed": recipe.seed,
+        "steps": trainer.state.global_step,
+        "train_seconds": round(seconds, 2),
+        "threads": threads,
+        "interrupted": stop.requested,
+        "initial_eval": evaluator.history[0] if evaluator.history else None,
+        "final_eval": evaluator.last,
+        "num_tokens": trainer.state.num_input_tokens_seen,
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    if stop.requested:
+        raise RLVRError(f"interrupted at step {trainer.state.global_step}; resume with resume=true ({out})")
+    return summary
+
+
+def run_eval(target: str, overrides: list[str], out: str | None = None) -> dict:
+    """Evaluate a run directory (its final model and recipe) or a model directory / built-in name."""
+    from rlvr.models import load_model
+
+    target_path = Path(target)
+    if (target_path / "config.yaml").is_file():
+        recipe = load_recipe(target_path / "config.yaml", [*overrides, "resume=false", "overwrite=false"], "train")
+        final = target_path / "final"
+        source = str(final if final.is_dir() else (last_checkpoint(target_path) or resolve_model_source(recipe)))
+    else:
+        from rlvr.config import build_dataclass, parse_overrides
+        from rlvr.recipe import TrainRecipe as _R  # defaults, then overrides (task.name=..., eval.*)
+
+        recipe = build_dataclass(_R, parse_overrides(overrides), "command line")
+        source = target
+    apply_thread_policy(recipe.threads)
+    model, tokenizer = load_model(source, dtype=recipe.model.dtype, seed=recipe.seed)
+    task = recipe.task.build()
+    max_new = recipe.train.get("max_completion_length", CPU_DEFAULTS["max_completion_length"])
+    metrics = make_evaluator(recipe, task, tokenizer, max_new)(model)
+    metrics = {"model": source, **metrics}
+    print(json.dumps(metrics, indent=2))
+    if out:
+        Path(out).write_text(json.dumps(metrics, indent=2))
+    return metrics
