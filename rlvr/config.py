@@ -12,6 +12,7 @@ merge, check and build them.
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from pathlib import Path
@@ -23,6 +24,17 @@ from rlvr.errors import ConfigError
 from rlvr.registry import closest
 
 
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that also reads `3e-5` / `1e3` as floats (PyYAML's YAML 1.1 float rule needs a dot)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
 def parse_overrides(overrides: list[str], where: str = "command line") -> dict:
     """['a.b=1', 'c=x'] -> {'a': {'b': 1}, 'c': 'x'} (values parsed as YAML)."""
     tree: dict = {}
@@ -31,7 +43,7 @@ def parse_overrides(overrides: list[str], where: str = "command line") -> dict:
             raise ConfigError(f"override '{item}' on the {where} is not of the form key.sub=value")
         key, raw = item.split("=", 1)
         try:
-            value = yaml.safe_load(raw) if raw != "" else ""
+            value = yaml.load(raw, Loader=_Loader) if raw != "" else ""
         except yaml.YAMLError as exc:
             raise ConfigError(f"override '{item}': value is not valid YAML ({exc.problem})") from exc
         node = tree
@@ -67,7 +79,7 @@ def read_yaml(path: str | Path) -> dict:
     if not path.is_file():
         raise ConfigError(f"recipe '{path}' does not exist; see `rlvr list` for the shipped recipes")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.load(path.read_text(), Loader=_Loader) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"recipe '{path}' is not valid YAML: {str(exc).splitlines()[0]}") from exc
     if not isinstance(data, dict):

@@ -42,9 +42,9 @@ class ModelConfig:
 
 def _component_block(cls, data, where, prefix, builtins_fn, reserved):
     """Build a `{name: ..., **settings}` block: reserved keys go to `cls`, the rest to the component's config."""
+    if not isinstance(data or {}, dict):
+        raise ConfigError(f"{where}: '{prefix.rstrip('.')}' must be a mapping with a 'name', got {data!r}")
     data = dict(data or {})
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where}: '{prefix.rstrip('.')}' must be a mapping with a 'name'")
     base = {k: data.pop(k) for k in list(data) if k in reserved}
     hints = typing.get_type_hints(cls)
     block = cls(**{k: check_value(f"{prefix}{k}", v, hints[k], where) for k, v in base.items()})
@@ -54,9 +54,9 @@ def _component_block(cls, data, where, prefix, builtins_fn, reserved):
     except ConfigError as exc:
         names = list(reserved) + [f.name for f in dataclasses.fields(component.config_cls)]
         msg = str(exc)
-        if "unknown key" in msg and "did you mean" not in msg:
+        if "unknown key" in msg:  # suggest from the block's own keys too, not only the component's fields
             key = msg.split("unknown key '")[1].split("'")[0].split(".")[-1]
-            msg += closest(key, names)
+            msg = msg.split(" (did you mean")[0] + closest(key, names)
         raise ConfigError(msg) from None
     return block
 

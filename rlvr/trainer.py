@@ -62,7 +62,7 @@ class RLVRTrainer(GRPOTrainer):
         kwargs = dict(
             max_new_tokens=self.max_completion_length,
             eos_token_ids=self.eos_token_ids,
-            pad_token_id=self.pad_token_id,
+            pad_token_id=self.processing_class.pad_token_id,
             temperature=self.temperature,
             top_p=self.top_p,
             top_k=self.top_k or 0,
@@ -156,8 +156,10 @@ class RLVRTrainer(GRPOTrainer):
     def aggregate(self, per_token: torch.Tensor, mask: torch.Tensor, inputs: dict) -> torch.Tensor:
         """Reduce a (B, T) per-token term exactly like TRL's policy loss for this loss_type (GA-scaled)."""
         ga = self.current_gradient_accumulation_steps if self.model.training else 1.0
-        if self.loss_type in ("grpo", "sapo", "luspo"):
+        if self.loss_type in ("grpo", "sapo"):
             return ((per_token * mask).sum(-1) / mask.sum(-1).clamp(min=1.0)).mean() / ga
+        if self.loss_type == "luspo":  # sequence sums, not length-normalized (TRL scales each sequence by its length)
+            return (per_token * mask).sum(-1).mean() / ga
         if self.loss_type == "bnpo":
             return (per_token * mask).sum() / mask.sum().clamp(min=1.0) / ga
         if self.loss_type == "dr_grpo":

@@ -1,0 +1,133 @@
+"""Evaluation: unbiased pass@k plus the metrics needed to compare exploration techniques honestly.
+
+pass@k alone rewards diversity and pass@1 alone rewards collapse, so `evaluate_samples` reports both together
+with entropy, distinct completions/answers and the zero-reward-variance split (problems where GRPO gets no
+signal because all n samples agree).
+
+    metrics = evaluate(model, tokenizer, rows, verify=task.verify, extract_answer=task.extract_answer, n_samples=16)
+    metrics["pass@1"], metrics["pass@16"], metrics["greedy_accuracy"], metrics["frac_all_wrong"]
+
+Every returned value is a plain float/int, so the dict can go straight to JSON.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+import torch
+
+from rlvr.sampling import sample_in_batches
+
+
+def _check(n: int, c: int, k: int) -> None:
+    if n < 0 or c < 0 or k < 0:
+        raise ValueError(f"n, c, k must be non-negative, got n={n}, c={c}, k={k}")
+    if c > n or k > n:
+        raise ValueError(f"need c <= n and k <= n, got n={n}, c={c}, k={k}")
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """P(at least one of k samples drawn without replacement from n, c correct, is correct): 1 - C(n-c,k)/C(n,k)."""
+    _check(n, c, k)
+    if n - c < k:
+        return 1.0
+    # Product form avoids huge binomials: C(n-c,k)/C(n,k) = prod_{i=n-c+1}^{n} (1 - k/i).
+    prob_all_wrong = 1.0
+    for i in range(n - c + 1, n + 1):
+        prob_all_wrong *= 1.0 - k / i
+    return 1.0 - prob_all_wrong
+
+
+def worst_at_k(n: int, c: int, k: int) -> float:
+    """P(all k samples drawn without replacement are correct) = C(c,k)/C(n,k)."""
+    _check(n, c, k)
+    if k > c:
+        return 0.0
+    prob = 1.0
+    for i in range(k):  # C(c,k)/C(n,k) = prod_{i<k} (c-i)/(n-i)
+        prob *= (c - i) / (n - i)
+    return prob
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.split())
+
+
+def evaluate_samples(
+    completions_per_problem: list[list[str]],
+    correct: list[list[float]],
+    ks: Sequence[int] = (1, 2, 4, 8, 16),
+    entropies: list[list[float]] | None = None,
+    answers: list[list[str | None]] | None = None,
+) -> dict:
+    """Aggregate n samples per problem; `correct[i][j]` is a reward, counted correct when > 0.5.
+
+    `entropies` is one list of per-token entropies per sample, flattened over problems (token-weighted mean).
+    """
+    if len(completions_per_problem) != len(correct) or not correct:
+        raise ValueError("completions_per_problem and correct must be non-empty and of equal length")
+    n = len(correct[0])
+    if any(len(r) != n for r in correct) or any(len(c) != n for c in completions_per_problem):
+        raise ValueError("every problem needs the same number of samples n")
+    num_correct = [sum(1 for r in rewards if r > 0.5) for rewards in correct]
+    out: dict = {f"pass@{k}": sum(pass_at_k(n, c, k) for c in num_correct) / len(correct) for k in ks if k <= n}
+    all_same = [len(set(r)) == 1 for r in correct]
+    out["frac_zero_std"] = sum(all_same) / len(correct)
+    out["frac_all_correct"] = sum(c == n for c in num_correct) / len(correct)
+    out["frac_all_wrong"] = sum(c == 0 for c in num_correct) / len(correct)
+    out["distinct_completions"] = sum(
+        len({_norm(c) for c in comps}) / n for comps in completions_per_problem) / len(correct)
+    if answers is not None:
+        out["distinct_answers"] = sum(len({a for a in ans if a is not None}) / n for ans in answers) / len(answers)
+    if entropies is not None:
+        num_tokens = sum(len(e) for e in entropies)
+        out["entropy"] = sum(sum(e) for e in entropies) / num_tokens if num_tokens else 0.0
+    out["mean_length"] = sum(len(c) for comps in completions_per_problem for c in comps) / (n * len(correct))
+    out["num_problems"] = len(correct)
+    out["num_samples"] = n
+    return out
+
+
+def evaluate(
+    model,
+    tokenizer,
+    dataset_rows: list[dict],
+    verify: Callable[[str, dict], float],
+    extract_answer: Callable[[str], str | None],
+    *,
+    n_samples: int = 16,
+    ks: Sequence[int] = (1, 2, 4, 8, 16),
+    temperature: float = 1.0,
+    max_new_tokens: int = 64,
+    batch_size: int = 256,
+    seed: int = 0,
+    greedy: bool = True,
+) -> dict:
+    """Sample `n_samples` completions per row, verify them and aggregate (see `evaluate_samples`).
+
+    `mean_length` is in characters; `generated_tokens` counts sampled tokens (EOS included), greedy ones too.
+    """
+    t0 = time.perf_counter()
+    eos = tokenizer.eos_token_id
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
+    kw = dict(max_new_tokens=max_new_tokens, eos_token_ids=eos, pad_token_id=pad, batch_size=batch_size)
+    prompts = [tokenizer(row["prompt"])["input_ids"] for row in dataset_rows]
+    repeated = [p for p in prompts for _ in range(n_samples)]  # each prompt n times, consecutively
+    gen = torch.Generator().manual_seed(seed)
+    out = sample_in_batches(model, repeated, temperature=temperature, generator=gen, return_entropy=True, **kw)
+    texts = [tokenizer.decode(ids, skip_special_tokens=True) for ids in out.completion_ids]
+    by_problem = [texts[i * n_samples : (i + 1) * n_samples] for i in range(len(dataset_rows))]
+    correct = [[float(verify(t, row)) for t in comps] for comps, row in zip(by_problem, dataset_rows)]
+    answers = [[extract_answer(t) for t in comps] for comps in by_problem]
+    metrics = evaluate_samples(by_problem, correct, ks, entropies=out.entropies, answers=answers)
+    generated = out.num_generated_tokens
+    if greedy:
+        g = sample_in_batches(model, prompts, greedy=True, **kw)
+        g_texts = [tokenizer.decode(ids, skip_special_tokens=True) for ids in g.completion_ids]
+        hits = sum(float(verify(t, row)) > 0.5 for t, row in zip(g_texts, dataset_rows))
+        metrics["greedy_accuracy"] = hits / len(prompts)
+        generated += g.num_generated_tokens
+    metrics["generated_tokens"] = generated
+    metrics["eval_seconds"] = time.perf_counter() - t0
+    return metrics

@@ -1,0 +1,151 @@
+"""Pins the TRL internals that rlvr/trainer.py overrides or reads (trl==1.16.*).
+
+If TRL moves, renames or re-signs one of these, a test here fails with the method's name instead of
+training silently doing something else.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import inspect
+import re
+import textwrap
+from types import SimpleNamespace
+
+import pytest
+import torch
+import trl
+from trl import GRPOConfig, GRPOTrainer
+
+from rlvr.trainer import RLVRTrainer
+
+# loss types RLVRTrainer.aggregate reduces (dapo, cispo and vespo share its last branch)
+AGGREGATED = {"grpo", "bnpo", "dr_grpo", "dapo", "sapo", "luspo", "cispo", "vespo"}
+
+SIGNATURES = {
+    "_generate_single_turn": ["self", "prompt_ids", "images", "multimodal_fields", "num_generations", "has_tool_images"],
+    "_calculate_rewards": ["self", "inputs", "prompts", "completions", "completion_ids_list"],
+    "_generate_and_score_completions": ["self", "inputs"],
+    "_get_per_token_logps_and_entropies": [
+        "self",
+        "model",
+        "input_ids",
+        "attention_mask",
+        "logits_to_keep",
+        "batch_size",
+        "compute_entropy",
+    ],
+    "_compute_loss": ["self", "model", "inputs"],
+    "_prepare_inputs": ["self"],
+}
+
+
+def test_trl_version_is_pinned_minor():
+    assert trl.__version__.startswith("1.16."), trl.__version__
+
+
+@pytest.mark.parametrize("method", sorted(SIGNATURES))
+def test_overridden_method_signatures(method):
+    func = getattr(GRPOTrainer, method, None)
+    assert callable(func), f"GRPOTrainer.{method} is gone"
+    params = list(inspect.signature(func).parameters)
+    expected = SIGNATURES[method]
+    assert params[: len(expected)] == expected, f"GRPOTrainer.{method}{params}"
+
+
+def test_rlvr_overrides_are_the_pinned_methods():
+    for method in SIGNATURES:
+        if method in RLVRTrainer.__dict__:
+            ours = list(inspect.signature(RLVRTrainer.__dict__[method]).parameters)
+            n = min(len(ours), len(SIGNATURES[method]))
+            assert ours[:n] == SIGNATURES[method][:n], method
+
+
+@pytest.mark.parametrize(
+    "attr",
+    [
+        "temperature",
+        "top_p",
+        "top_k",
+        "min_p",
+        "repetition_penalty",
+        "eos_token_ids",
+        "reward_weights",
+        "num_generations",
+        "max_completion_length",
+        "pad_token_id",
+        "loss_type",
+        "use_vllm",
+        "use_transformers_continuous_batching",
+    ],
+)
+def test_trainer_attributes_rlvr_reads_are_set_in_init(attr):
+    assert re.search(rf"\bself\.{attr}\s*=", inspect.getsource(GRPOTrainer.__init__)), f"self.{attr} ="
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        "entropy_coef",
+        "use_adaptive_entropy",
+        "sync_ref_model",
+        "ref_model_mixup_alpha",
+        "ref_model_sync_steps",
+        "epsilon_high",
+        "top_entropy_quantile",
+        "loss_type",
+        "steps_per_generation",
+        "generation_kwargs",
+    ],
+)
+def test_grpo_config_fields(field):
+    assert field in {f.name for f in dataclasses.fields(GRPOConfig)}
+
+
+def test_loss_types_match_grpo_config_help():
+    help_text = GRPOConfig.__dataclass_fields__["loss_type"].metadata["help"]
+    sentence = re.search(r"Supported values are (.*?)\.\s", help_text).group(1)
+    assert set(re.findall(r"'(\w+)'", sentence)) == AGGREGATED
+
+
+def _trl_aggregation_branches() -> dict[str, str]:
+    """{loss_type: body} of the `if self.loss_type ...` chain that reduces per_token_loss in _compute_loss."""
+    src = inspect.getsource(GRPOTrainer._compute_loss)
+    start = src.index('mode = "train" if self.model.training else "eval"')
+    end = src.index("raise ValueError", start)
+    chain = src[start:end]
+    branches = {}
+    pattern = r"(?:if|elif) self\.loss_type (==|in) (.+?):\n(.*?)(?=\n\s*(?:elif|else)\b)"
+    for _, names, body in re.findall(pattern, chain, flags=re.S):
+        names = ast.literal_eval(names)
+        for name in [names] if isinstance(names, str) else names:
+            branches[name] = textwrap.dedent(body)
+    return branches
+
+
+def test_trl_aggregation_branches_cover_our_loss_types():
+    assert set(_trl_aggregation_branches()) == AGGREGATED
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("loss_type", sorted(AGGREGATED))
+def test_aggregate_matches_trl_policy_loss_reduction(loss_type, training):
+    """RLVRTrainer.aggregate(x) equals the loss TRL's _compute_loss computes from per_token_loss=x."""
+    torch.manual_seed(0)
+    per_token = torch.randn(4, 6)
+    mask = torch.tensor([[1, 1, 1, 0, 0, 0], [1, 1, 1, 1, 1, 1], [1, 0, 0, 0, 0, 0], [1, 1, 1, 1, 0, 0]]).float()
+    inputs = {"num_items_in_batch": torch.tensor(40.0)}
+    fake = SimpleNamespace(
+        loss_type=loss_type,
+        model=SimpleNamespace(training=training),
+        current_gradient_accumulation_steps=3,
+        max_completion_length=8,
+        accelerator=SimpleNamespace(num_processes=2),
+        args=SimpleNamespace(steps_per_generation=4),
+    )
+    scope = {"self": fake, "per_token_loss": per_token, "mask": mask, "inputs": inputs}
+    scope["mode"] = "train" if training else "eval"
+    exec(_trl_aggregation_branches()[loss_type], scope)  # TRL's own reduction code, on our tensors
+    ours = RLVRTrainer.aggregate(fake, per_token, mask, inputs)
+    torch.testing.assert_close(ours, scope["loss"])
