@@ -76,8 +76,9 @@ def evaluate_samples(
     out["frac_zero_std"] = sum(all_same) / len(correct)
     out["frac_all_correct"] = sum(c == n for c in num_correct) / len(correct)
     out["frac_all_wrong"] = sum(c == 0 for c in num_correct) / len(correct)
-    out["distinct_completions"] = sum(
-        len({_norm(c) for c in comps}) / n for comps in completions_per_problem) / len(correct)
+    out["distinct_completions"] = sum(len({_norm(c) for c in comps}) / n for comps in completions_per_problem) / len(
+        correct
+    )
     if answers is not None:
         out["distinct_answers"] = sum(len({a for a in ans if a is not None}) / n for ans in answers) / len(answers)
     if entropies is not None:

@@ -11,10 +11,18 @@ from rlvr.registry import resolve
 
 EXPLORERS: dict[str, str] = {
     "none": "rlvr.exploration.base:Explorer",
+    "oversampling": "rlvr.exploration.oversampling:Oversampling",
+    "entropy_bonus": "rlvr.exploration.entropy_bonus:EntropyBonus",
+    "lp_reg": "rlvr.exploration.lp_reg:LpReg",
+    "clip_higher": "rlvr.exploration.clip_higher:ClipHigher",
 }
 
 DESCRIPTIONS: dict[str, str] = {
     "none": "plain GRPO (TRL's GRPOTrainer, unchanged)",
+    "oversampling": "T1 oversampling (K > G, keep G) + DAPO dynamic sampling of zero-variance groups",
+    "entropy_bonus": "T1 token-entropy bonus + dynamic (EMA) anchor reference",
+    "lp_reg": "Low-probability regularisation: KL to a min-p proxy on rare negative tokens",
+    "clip_higher": "DAPO clip-higher baseline (TRL epsilon_high = 0.28)",
 }
 
 

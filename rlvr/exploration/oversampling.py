@@ -1,0 +1,161 @@
+"""`oversampling`: draw more than is trained on, keep what carries signal (T1 oversampling, DAPO dynamic sampling).
+
+Two independent mechanisms, both keeping exactly G = num_generations completions per prompt:
+
+1. Completion oversampling (T1, arXiv 2501.11651): draw K >= G completions per prompt (optionally at
+   T1's higher temperature), score them, keep G by `selection`:
+   - `max_variance`: for binary or graded rewards, the subset maximising the group's reward variance
+     (always the top-a and bottom-(G-a) rewards for some a; we try every a);
+   - `max_diversity`: distinct final answers first, then distinct completions, then the rest;
+   - `random`: a seeded random subset (T1 itself trains on all K; its keep rule is NOT FOUND).
+2. Dynamic sampling (DAPO, arXiv 2503.14476): after scoring, drop zero-variance groups and refill the
+   batch with groups from fresh prompts, for at most `max_rounds` extra generation rounds; if still
+   short, the least-bad dropped groups fill the remaining slots so the row count stays fixed.
+
+`temperature` sets TRL's temperature, which also tempers the training log-probs (on-policy at T).
+Logged: `explore/frac_zero_std_before` / `_after` (groups), `rounds`, `generated_tokens`, `candidates`.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import torch
+
+from rlvr import batch as B
+from rlvr.errors import ConfigError
+from rlvr.exploration.base import Explorer
+
+
+@dataclass
+class OversamplingConfig:
+    candidates_per_prompt: int = 16
+    """K completions drawn per prompt (K >= num_generations; K = G disables completion oversampling)."""
+    selection: str = "max_variance"
+    """How G of K are kept: max_variance, max_diversity or random."""
+    temperature: float | None = None
+    """Sampling (and training) temperature; T1 uses ~1.2. None keeps train.temperature."""
+    dynamic_sampling: bool = True
+    """DAPO: replace zero-variance groups with groups of fresh prompts."""
+    max_rounds: int = 3
+    """Extra generation rounds per step for dynamic sampling (DAPO's max_num_gen_batches is 10)."""
+
+    def validate(self):
+        if self.selection not in ("max_variance", "max_diversity", "random"):
+            raise ConfigError(f"exploration.selection must be max_variance, max_diversity or random: {self.selection}")
+        if self.candidates_per_prompt < 2 or self.max_rounds < 0:
+            raise ConfigError("exploration.candidates_per_prompt must be >= 2 and max_rounds >= 0")
+
+
+def max_variance_subset(rewards: list[float], g: int) -> list[int]:
+    """Indices of the size-g subset with the largest reward variance (top-a plus bottom-(g-a))."""
+    order = sorted(range(len(rewards)), key=lambda i: (-rewards[i], i))
+    best, best_var = order[:g], -1.0
+    for a in range(g + 1):
+        idx = order[:a] + order[len(order) - (g - a) :]
+        var = torch.tensor([rewards[i] for i in idx]).var(unbiased=False).item()
+        if var > best_var + 1e-12:
+            best, best_var = idx, var
+    return sorted(best)
+
+
+def max_diversity_subset(answers: list, texts: list[str], g: int) -> list[int]:
+    """Distinct final answers first, then distinct completions, then the rest, in draw order."""
+    chosen, seen_ans, seen_txt = [], set(), set()
+    for rule in ("answer", "text", "any"):
+        for i in range(len(texts)):
+            if len(chosen) == g:
+                return sorted(chosen)
+            if (
+                i in chosen
+                or (rule == "answer" and answers[i] in seen_ans)
+                or (rule == "text" and texts[i] in seen_txt)
+            ):
+                continue
+            chosen.append(i)
+            seen_ans.add(answers[i])
+            seen_txt.add(texts[i])
+    return sorted(chosen)
+
+
+class Oversampling(Explorer):
+    """Draw K >= G per prompt and keep G by a selection rule; refill zero-variance groups (DAPO)."""
+
+    config_cls = OversamplingConfig
+
+    def grpo_overrides(self) -> dict:
+        return {} if self.config.temperature is None else {"temperature": self.config.temperature}
+
+    def setup(self, trainer) -> None:
+        super().setup(trainer)
+        if self.config.dynamic_sampling and trainer.accelerator.num_processes > 1:
+            from rlvr.errors import RLVRError
+
+            raise RLVRError("oversampling: dynamic_sampling is single-process only; set dynamic_sampling=false")
+        if self.config.candidates_per_prompt < trainer.num_generations:
+            raise ConfigError("exploration.candidates_per_prompt must be >= train.num_generations")
+
+    def generate(self, prompt_ids):
+        t, g, k = self.trainer, self.trainer.num_generations, self.config.candidates_per_prompt
+        if k == g:
+            return None
+        rows = t.current_rows
+        heads = list(range(0, len(prompt_ids), g))  # first row of each group
+        out = t.sample([prompt_ids[h] for h in heads for _ in range(k)])
+        texts = t.processing_class.batch_decode(out.completion_ids, skip_special_tokens=True)
+        rewards = t.score([rows[h] for h in heads for _ in range(k)], texts).view(len(heads), k)  # (P, K)
+        keep, zero = [], 0
+        for p in range(len(heads)):
+            r = rewards[p].tolist()
+            zero += int(max(r) == min(r))
+            idx = self._select(r, texts[p * k : (p + 1) * k], g, seed=(t.state.global_step, p))
+            keep.extend(p * k + i for i in idx)
+        self.log("candidates", k)
+        self.log("frac_zero_std_candidates", zero / len(heads))
+        self.log("generated_tokens", out.num_generated_tokens)
+        return [out.completion_ids[i] for i in keep], None
+
+    def _select(self, rewards, texts, g, seed):
+        if self.config.selection == "max_variance":
+            return max_variance_subset(rewards, g)
+        if self.config.selection == "max_diversity":
+            from rlvr.tasks.answer import extract_answer
+
+            return max_diversity_subset([extract_answer(x) for x in texts], texts, g)
+        return sorted(random.Random(f"{seed}").sample(range(len(texts)), g))
+
+    def select_groups(self, batch):
+        t, g = self.trainer, self.trainer.num_generations
+        n_groups = batch["rewards"].numel() // g
+        zero_std = B.group_view(batch["rewards"], g).std(dim=1) == 0  # (P,)
+        self.log("frac_zero_std_before", zero_std.float().mean().item())
+        if not self.config.dynamic_sampling or not zero_std.any():
+            self.log("frac_zero_std_after", zero_std.float().mean().item())
+            self.log("rounds", 0)
+            return batch
+        parts, kept = [B.select_rows(batch, self._rows_of(~zero_std, g))], int((~zero_std).sum())
+        dropped, rounds = [B.select_rows(batch, self._rows_of(zero_std, g))], 0
+        while kept < n_groups and rounds < self.config.max_rounds:
+            rounds += 1
+            extra = t.generate_and_score(t.draw_rows(n_groups - kept))
+            extra_zero = B.group_view(extra["rewards"], g).std(dim=1) == 0
+            take = (~extra_zero).nonzero().flatten()[: n_groups - kept]
+            parts.append(B.select_rows(extra, self._rows_of_idx(take, g)))
+            kept += len(take)
+        if kept < n_groups:  # still short: fill with dropped groups so the row count stays fixed
+            parts.append(B.select_rows(dropped[0], list(range((n_groups - kept) * g))))
+        merged = B.concat_batches(parts, pad_token_id=t.processing_class.pad_token_id)
+        self.log("rounds", rounds)
+        after = B.group_view(merged["rewards"], g).std(dim=1) == 0
+        self.log("frac_zero_std_after", after.float().mean().item())
+        merged["num_items_in_batch"] = t.count_loss_tokens(merged)
+        return merged
+
+    @staticmethod
+    def _rows_of(group_mask, g):
+        return Oversampling._rows_of_idx(group_mask.nonzero().flatten(), g)
+
+    @staticmethod
+    def _rows_of_idx(groups, g):
+        return [int(p) * g + j for p in groups for j in range(g)]

@@ -1,0 +1,456 @@
+"""RLVRTrainer: exploration hook order and shapes, parity with TRL, loss scaling, NaN guard, explore/ metrics.
+
+Trainers are built directly on a tiny randomly initialised `char-0.2m` saved to a temporary directory. The reward
+is the fraction of digits in a completion: a random model gets varied rewards within a group, so advantages are
+non-zero and the parameters move (the task's correctness reward would be 0 everywhere, and so would the gradient).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import pytest
+
+torch = pytest.importorskip("torch")
+trl = pytest.importorskip("trl")
+
+from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
+from trl import GRPOConfig, GRPOTrainer  # noqa: E402
+
+from rlvr import batch as B  # noqa: E402
+from rlvr.errors import RLVRError  # noqa: E402
+from rlvr.exploration.base import Explorer  # noqa: E402
+from rlvr.models import build_model, save_model  # noqa: E402
+from rlvr.tasks import build_task  # noqa: E402
+from rlvr.trainer import NonFiniteLossError, RLVRTrainer  # noqa: E402
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+G = 4  # num_generations
+ROWS = 8  # per_device_train_batch_size: rows of one generation batch (2 prompts x G) with the defaults below
+MAX_LEN = 16
+
+
+def digits(prompts, completions, **kwargs):
+    """Fraction of digit characters: varies between random completions, so groups have non-zero reward std."""
+    return [sum(ch.isdigit() for ch in c) / max(len(c), 1) for c in completions]
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("char02m")
+    model, tok = build_model("char-0.2m", seed=0)
+    save_model(model, tok, path)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    return build_task("addition").dataset("train", 64)
+
+
+@pytest.fixture
+def make_trainer(model_dir, dataset, tmp_path):
+    """make_trainer(cls=RLVRTrainer, explorer=None, sampler=None, **GRPOConfig overrides) -> a fresh trainer."""
+    torch.set_num_threads(1)
+
+    def make(cls=RLVRTrainer, explorer=None, sampler=None, **overrides):
+        kwargs = dict(
+            output_dir=str(tmp_path / "out"),
+            use_cpu=True,
+            bf16=False,
+            report_to="none",
+            disable_tqdm=True,
+            dataloader_num_workers=0,
+            dataloader_pin_memory=False,
+            gradient_checkpointing=False,
+            max_completion_length=MAX_LEN,
+            num_generations=G,
+            per_device_train_batch_size=ROWS,
+            max_steps=2,
+            logging_steps=1,
+            save_strategy="no",
+            learning_rate=1e-3,
+            seed=0,
+        )
+        kwargs.update(overrides)
+        model = AutoModelForCausalLM.from_pretrained(model_dir)
+        tok = AutoTokenizer.from_pretrained(model_dir)
+        extra = {}
+        if cls is RLVRTrainer:
+            extra["explorer"] = explorer
+            if sampler is not None:
+                extra["sampler"] = sampler
+        return cls(
+            model=model,
+            reward_funcs=[digits],
+            args=GRPOConfig(**kwargs),
+            train_dataset=dataset,
+            processing_class=tok,
+            **extra,
+        )
+
+    return make
+
+
+def train_logs(trainer) -> list[dict]:
+    """Per-step rows of log_history (the final train summary row has no `loss` key... but `train_loss`)."""
+    return [h for h in trainer.state.log_history if "loss" in h]
+
+
+def params(trainer) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in trainer.model.named_parameters()}
+
+
+def assert_params_equal(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
+
+
+# -- 1. hook order and shapes -------------------------------------------------------------------------------------
+class Recorder(Explorer):
+    def __init__(self):
+        super().__init__()
+        self.calls: list[tuple[str, int]] = []
+        self.prompt_rows: list[int] = []
+        self.batches: list[dict] = []
+        self.loss_inputs: list[tuple] = []
+
+    def _step(self):
+        return self.trainer.state.global_step
+
+    def generate(self, prompt_ids):
+        self.calls.append(("generate", self._step()))
+        self.prompt_rows.append(len(prompt_ids))
+        return None
+
+    def select_groups(self, batch):
+        self.calls.append(("select_groups", self._step()))
+        self.batches.append({k: (v.detach().clone() if isinstance(v, torch.Tensor) else v) for k, v in batch.items()})
+        return batch
+
+    def shape_advantages(self, advantages, batch):
+        self.calls.append(("shape_advantages", self._step()))
+        assert advantages is batch["advantages"]
+        return advantages
+
+    def extra_loss(self, inputs, per_token_logps, entropies, mask):
+        self.calls.append(("extra_loss", self._step()))
+        self.loss_inputs.append(
+            (tuple(per_token_logps.shape), tuple(entropies.shape), tuple(mask.shape), per_token_logps.requires_grad)
+        )
+        return None
+
+
+def test_hooks_run_in_order_with_documented_shapes(make_trainer):
+    rec = Recorder()
+    trainer = make_trainer(explorer=rec)
+    assert rec.trainer is trainer  # setup() ran
+    trainer.train()
+
+    hooks = ["generate", "select_groups", "shape_advantages", "extra_loss"]
+    assert rec.calls == [(h, step) for step in range(2) for h in hooks]
+    assert rec.prompt_rows == [ROWS, ROWS]  # one prompt per row: prompts repeated G times
+
+    tok = trainer.processing_class
+    for batch in rec.batches:
+        b, p = batch["prompt_ids"].shape
+        assert b == ROWS and p > 0
+        c = batch["completion_ids"].shape[1]
+        assert 0 < c <= MAX_LEN
+        assert batch["completion_mask"].shape == (b, c)
+        assert batch["advantages"].shape == (b,)
+        assert batch["rewards"].shape == (b,)
+        assert batch["num_items_in_batch"].item() == batch["completion_mask"].sum().item()
+        # rows of one prompt are consecutive: all G rows of a group share prompt_ids, groups differ
+        groups = B.group_view(batch["prompt_ids"], G)  # (b/G, G, P)
+        assert torch.equal(groups, groups[:, :1].expand_as(groups))
+        # `rewards` are this batch's rows' rewards, and the advantages are their group-normalised values
+        texts = tok.batch_decode(batch["completion_ids"] * batch["completion_mask"], skip_special_tokens=True)
+        torch.testing.assert_close(batch["rewards"], torch.tensor(digits(None, texts)), atol=1e-6, rtol=0)
+        r = B.group_view(batch["rewards"], G)
+        expected = (r - r.mean(1, keepdim=True)) / (r.std(1, keepdim=True) + 1e-4)
+        torch.testing.assert_close(batch["advantages"], expected.reshape(-1), atol=1e-4, rtol=1e-4)
+
+    for logps_shape, ent_shape, mask_shape, requires_grad in rec.loss_inputs:
+        assert logps_shape == ent_shape == mask_shape
+        assert logps_shape[0] == ROWS and logps_shape[1] <= MAX_LEN
+        assert requires_grad
+
+
+# -- 2. `none` + sampler=trl is TRL's GRPOTrainer -----------------------------------------------------------------
+def test_none_with_trl_sampler_matches_vanilla_grpo(make_trainer, monkeypatch):
+    import rlvr.sampling
+
+    calls = []
+    original = GRPOTrainer._generate_single_turn
+
+    def spy(self, *args, **kwargs):
+        calls.append(type(self).__name__)
+        return original(self, *args, **kwargs)
+
+    def no_fast_sampler(*args, **kwargs):
+        raise AssertionError("sampler='trl' must not use rlvr's fast sampler")
+
+    monkeypatch.setattr(GRPOTrainer, "_generate_single_turn", spy)
+    monkeypatch.setattr(rlvr.sampling, "sample", no_fast_sampler)
+
+    ours = make_trainer(RLVRTrainer, sampler="trl", max_steps=3)
+    ours.train()
+    ref = make_trainer(GRPOTrainer, max_steps=3)
+    ref.train()
+    assert calls == ["RLVRTrainer"] * 3 + ["GRPOTrainer"] * 3
+
+    a, b = train_logs(ours), train_logs(ref)
+    assert [h["step"] for h in a] == [h["step"] for h in b] == [1, 2, 3]
+    for x, y in zip(a, b):
+        for key in ("loss", "reward", "reward_std", "entropy", "grad_norm"):
+            assert x[key] == y[key], (key, x["step"], x[key], y[key])
+    assert any(h["loss"] != 0 for h in a)  # a non-trivial trajectory, not 0 == 0
+    assert_params_equal(params(ours), params(ref))
+
+
+# -- 3. the fast sampler path trains ------------------------------------------------------------------------------
+def test_fast_sampler_path_trains(make_trainer, monkeypatch):
+    import rlvr.sampling
+
+    original = rlvr.sampling.sample
+    calls = []
+
+    def counting_sample(model, prompt_ids, **kwargs):
+        calls.append(len(prompt_ids))
+        return original(model, prompt_ids, **kwargs)
+
+    def no_trl_generation(*args, **kwargs):
+        raise AssertionError("sampler='fast' must not fall back to TRL's generation")
+
+    monkeypatch.setattr(rlvr.sampling, "sample", counting_sample)
+    monkeypatch.setattr(GRPOTrainer, "_generate_single_turn", no_trl_generation)
+
+    trainer = make_trainer()  # default sampler="fast"
+    assert trainer.rlvr_sampler == "fast"
+    before = params(trainer)
+    trainer.train()
+    after = params(trainer)
+
+    assert calls == [ROWS, ROWS]
+    logs = train_logs(trainer)
+    assert [h["step"] for h in logs] == [1, 2]
+    assert all(math.isfinite(h["loss"]) for h in logs)
+    assert all(0.0 <= h["reward"] <= 1.0 for h in logs)
+    changed = [k for k in before if not torch.equal(before[k], after[k])]
+    assert "model.embed_tokens.weight" in changed
+    assert len(changed) == len(before)  # every parameter got a gradient and moved
+
+
+# -- 4. extra_loss / aggregate scaling ----------------------------------------------------------------------------
+def _fake_inputs():
+    mask = torch.tensor([[1, 1, 1, 0], [1, 0, 0, 0], [1, 1, 1, 1]], dtype=torch.float32)
+    per_token = torch.tensor([[1.0, 2.0, 3.0, 100.0], [4.0, 100.0, 100.0, 100.0], [1.0, 1.0, 1.0, 1.0]])
+    return per_token, mask, {"completion_mask": mask, "num_items_in_batch": torch.tensor(20.0)}
+
+
+@pytest.mark.parametrize(
+    "loss_type, train_value, eval_value",
+    [
+        # rows: sums 6, 4, 4 over 3, 1, 4 tokens; 8 tokens in all; ga=2, steps_per_generation=2, max_len=16
+        ("grpo", (2.0 + 4.0 + 1.0) / 3 / 2, (2.0 + 4.0 + 1.0) / 3),
+        ("bnpo", 14.0 / 8 / 2, 14.0 / 8),
+        ("dr_grpo", 14.0 / (3 * MAX_LEN) / 2, 14.0 / (3 * MAX_LEN)),
+        ("dapo", 14.0 / (20.0 * 2 / 2), 14.0 / 20.0),
+        ("luspo", 14.0 / 3 / 2, 14.0 / 3),
+    ],
+)
+def test_aggregate_matches_hand_computation(make_trainer, loss_type, train_value, eval_value):
+    trainer = make_trainer(gradient_accumulation_steps=2, loss_type=loss_type)
+    assert trainer.args.steps_per_generation == 2
+    trainer.current_gradient_accumulation_steps = 2  # set by the training loop
+    per_token, mask, inputs = _fake_inputs()
+    trainer.model.train()
+    assert trainer.aggregate(per_token, mask, inputs).item() == pytest.approx(train_value, rel=1e-6)
+    trainer.model.eval()  # evaluation: no gradient accumulation, no split of the generation batch
+    assert trainer.aggregate(per_token, mask, inputs).item() == pytest.approx(eval_value, rel=1e-6)
+
+
+class PolicyLossProbe(Explorer):
+    """In extra_loss, reduce the on-policy per-token policy loss (-advantage) with `aggregate`."""
+
+    def __init__(self):
+        super().__init__()
+        self.values: list[float] = []
+
+    def extra_loss(self, inputs, per_token_logps, entropies, mask):
+        adv = inputs["advantages"].unsqueeze(1).expand_as(per_token_logps)  # (b, T)
+        self.values.append(self.trainer.aggregate(-adv, mask, inputs).item())
+        return None
+
+
+@pytest.mark.parametrize("loss_type", ["grpo", "bnpo", "dr_grpo", "dapo", "luspo"])
+def test_aggregate_reduces_like_trl_policy_loss(make_trainer, monkeypatch, loss_type):
+    """On-policy the ratio is exactly 1, so TRL's per-token loss is -advantage: `aggregate` must give TRL's loss."""
+    trl_losses = []
+    original = GRPOTrainer._compute_loss
+
+    def spy(self, model, inputs):
+        loss = original(self, model, inputs)
+        trl_losses.append(loss.item())
+        return loss
+
+    monkeypatch.setattr(GRPOTrainer, "_compute_loss", spy)
+    probe = PolicyLossProbe()
+    # two micro-batches of 4 rows per generation batch of 8: GA and the generation split both matter
+    trainer = make_trainer(
+        explorer=probe, max_steps=1, per_device_train_batch_size=4, gradient_accumulation_steps=2, loss_type=loss_type
+    )
+    trainer.train()
+    assert len(trl_losses) == len(probe.values) == 2
+    assert any(abs(v) > 1e-6 for v in trl_losses) or loss_type in ("grpo", "luspo")
+    for ours, theirs in zip(probe.values, trl_losses):
+        assert ours == pytest.approx(theirs, rel=1e-5, abs=1e-7)
+
+
+class ConstantExtraLoss(Explorer):
+    """extra_loss = aggregate(c per token): zero gradient, adds exactly `c` to each step's loss."""
+
+    def __init__(self, c: float):
+        super().__init__()
+        self.c = c
+
+    def extra_loss(self, inputs, per_token_logps, entropies, mask):
+        return self.trainer.aggregate(per_token_logps * 0 + self.c, mask, inputs)
+
+
+@pytest.mark.parametrize("loss_type", ["dapo", "grpo"])
+def test_extra_loss_is_added_with_trl_scaling(make_trainer, loss_type):
+    cfg = dict(per_device_train_batch_size=4, gradient_accumulation_steps=2, loss_type=loss_type)
+    base = make_trainer(**cfg)
+    base.train()
+    shifted = make_trainer(explorer=ConstantExtraLoss(0.25), **cfg)
+    shifted.train()
+    a, b = train_logs(base), train_logs(shifted)
+    assert len(a) == len(b) == 2
+    for x, y in zip(a, b):
+        # two micro-batches per step, each adding its GA-scaled share: the step's loss moves by exactly c
+        assert y["loss"] - x["loss"] == pytest.approx(0.25, abs=1e-5)
+        assert y["reward"] == x["reward"]  # zero gradient: same trajectory
+    assert_params_equal(params(base), params(shifted))
+
+
+# -- 5. (B, T) advantages and group selection ---------------------------------------------------------------------
+class TokenAdvantages(Explorer):
+    def __init__(self, scale: float):
+        super().__init__()
+        self.scale = scale
+        self.shapes: list[tuple] = []
+
+    def shape_advantages(self, advantages, batch):
+        T = batch["completion_ids"].shape[1]
+        out = advantages.unsqueeze(1).expand(-1, T).clone() * self.scale  # (B, T)
+        self.shapes.append(tuple(out.shape))
+        return out
+
+
+def test_per_token_advantages_are_used(make_trainer):
+    base = make_trainer()
+    before = params(base)
+    base.train()
+    same = TokenAdvantages(1.0)
+    expanded = make_trainer(explorer=same)
+    expanded.train()
+    assert [s[0] for s in same.shapes] == [ROWS, ROWS]
+    # (B, T) advantages equal to the broadcast (B,) ones: the same run, token for token
+    for x, y in zip(train_logs(base), train_logs(expanded)):
+        assert x["loss"] == pytest.approx(y["loss"], abs=1e-6) and x["reward"] == y["reward"]
+    assert_params_equal(params(base), params(expanded))
+    # and they are really used: zero per-token advantages give no gradient, so nothing moves
+    zero = make_trainer(explorer=TokenAdvantages(0.0))
+    zero.train()
+    assert all(h["loss"] == 0.0 for h in train_logs(zero))
+    assert_params_equal(before, params(zero))
+
+
+class DropSecondGroup(Explorer):
+    def __init__(self):
+        super().__init__()
+        self.before: list[int] = []
+        self.kept: list[int] = []
+        self.seen: list[tuple[int, int, int]] = []
+
+    def select_groups(self, batch):
+        self.before.append(int(batch["completion_mask"].sum()))
+        out = B.select_rows(batch, list(range(G)))  # keep the first whole group of G rows
+        self.kept.append(int(out["completion_mask"].sum()))
+        return out
+
+    def extra_loss(self, inputs, per_token_logps, entropies, mask):
+        self.seen.append((mask.shape[0], int(inputs["num_items_in_batch"]), int(mask.sum())))
+        return None
+
+
+def test_dropping_a_group_recomputes_num_items_in_batch(make_trainer):
+    ex = DropSecondGroup()
+    trainer = make_trainer(explorer=ex)
+    trainer.train()
+    assert len(ex.seen) == 2
+    for before, kept, (rows, num_items, mask_sum) in zip(ex.before, ex.kept, ex.seen):
+        assert kept < before
+        assert rows == G
+        assert num_items == kept == mask_sum
+    assert all(math.isfinite(h["loss"]) for h in train_logs(trainer))
+
+
+# -- 6. NaN guard -------------------------------------------------------------------------------------------------
+class NaNAtStep(Explorer):
+    def __init__(self, step: int):
+        super().__init__()
+        self.step = step
+        self.snapshot = None
+
+    def extra_loss(self, inputs, per_token_logps, entropies, mask):
+        if self.trainer.state.global_step == self.step:
+            self.snapshot = {k: v.detach().clone() for k, v in self.trainer.model.named_parameters()}
+            return torch.tensor(float("nan"))
+        return None
+
+
+@pytest.mark.parametrize("step", [0, 1])
+def test_non_finite_loss_stops_before_the_update(make_trainer, step):
+    ex = NaNAtStep(step)
+    trainer = make_trainer(explorer=ex, max_steps=3)
+    initial = params(trainer)
+    with pytest.raises(NonFiniteLossError) as info:
+        trainer.train()
+    assert isinstance(info.value, RLVRError)
+    msg = str(info.value)
+    assert "\n" not in msg
+    assert "nan" in msg and f"step {step}" in msg
+    assert trainer.state.global_step == step
+    assert ex.snapshot is not None
+    assert_params_equal(ex.snapshot, params(trainer))  # the failing step applied no update
+    if step == 0:
+        assert_params_equal(initial, params(trainer))
+    else:
+        assert any(not torch.equal(initial[k], v) for k, v in params(trainer).items())  # step 1 did update
+
+
+# -- 7. explore/ metrics ------------------------------------------------------------------------------------------
+class Logging(Explorer):
+    def select_groups(self, batch):
+        self.log("foo", 1.5)
+        return batch
+
+    def extra_loss(self, inputs, per_token_logps, entropies, mask):
+        self.log("bar", self.trainer.state.global_step + 10)
+        return None
+
+
+def test_explorer_metrics_are_logged_under_explore(make_trainer):
+    trainer = make_trainer(explorer=Logging())
+    trainer.train()
+    logs = train_logs(trainer)
+    assert [h["explore/foo"] for h in logs] == [1.5, 1.5]
+    assert [h["explore/bar"] for h in logs] == [10.0, 11.0]
+    assert trainer.explorer.pop_metrics() == {}  # flushed into the trainer's metrics, not kept
