@@ -184,6 +184,8 @@ def run_train(recipe: TrainRecipe) -> dict:
         raise RLVRError(f"{exc}{note}") from exc
     finally:
         stop.uninstall()
+        if progress.bar is not None:  # a failed step skips on_train_end: end the bar's line before the error
+            progress.bar.close()
     seconds = time.perf_counter() - start
     trainer.save_model(str(out / "final"))
     summary = {

@@ -8,7 +8,6 @@ non-zero and the parameters move (the task's correctness reward would be 0 every
 from __future__ import annotations
 
 import math
-import os
 
 import pytest
 
@@ -24,9 +23,6 @@ from rlvr.exploration.base import Explorer  # noqa: E402
 from rlvr.models import build_model, save_model  # noqa: E402
 from rlvr.tasks import build_task  # noqa: E402
 from rlvr.trainer import NonFiniteLossError, RLVRTrainer  # noqa: E402
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 G = 4  # num_generations
 ROWS = 8  # per_device_train_batch_size: rows of one generation batch (2 prompts x G) with the defaults below
@@ -96,7 +92,7 @@ def make_trainer(model_dir, dataset, tmp_path):
 
 
 def train_logs(trainer) -> list[dict]:
-    """Per-step rows of log_history (the final train summary row has no `loss` key... but `train_loss`)."""
+    """Per-step rows of log_history (the final summary row has `train_loss`, not `loss`)."""
     return [h for h in trainer.state.log_history if "loss" in h]
 
 
@@ -307,7 +303,7 @@ def test_aggregate_reduces_like_trl_policy_loss(make_trainer, monkeypatch, loss_
     )
     trainer.train()
     assert len(trl_losses) == len(probe.values) == 2
-    assert any(abs(v) > 1e-6 for v in trl_losses) or loss_type in ("grpo", "luspo")
+    assert any(abs(v) > 1e-6 for v in trl_losses)  # a non-trivial loss to compare
     for ours, theirs in zip(probe.values, trl_losses):
         assert ours == pytest.approx(theirs, rel=1e-5, abs=1e-7)
 

@@ -11,6 +11,7 @@ from rlvr.registry import resolve
 
 EXPLORERS: dict[str, str] = {
     "none": "rlvr.exploration.base:Explorer",
+    "latr": "rlvr.exploration.latr:Latr",
     "oversampling": "rlvr.exploration.oversampling:Oversampling",
     "entropy_bonus": "rlvr.exploration.entropy_bonus:EntropyBonus",
     "lp_reg": "rlvr.exploration.lp_reg:LpReg",
@@ -19,6 +20,7 @@ EXPLORERS: dict[str, str] = {
 
 DESCRIPTIONS: dict[str, str] = {
     "none": "plain GRPO (TRL's GRPOTrainer, unchanged)",
+    "latr": "LATR lookahead tree rollouts: greedy forks at uncertain tokens, pruned unless they diverge",
     "oversampling": "T1 oversampling (K > G, keep G) + DAPO dynamic sampling of zero-variance groups",
     "entropy_bonus": "T1 token-entropy bonus + dynamic (EMA) anchor reference",
     "lp_reg": "Low-probability regularisation: KL to a min-p proxy on rare negative tokens",

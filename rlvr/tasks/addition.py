@@ -19,7 +19,7 @@ NAME = "addition"
 
 @dataclass
 class AdditionConfig(TaskConfig):
-    min_digits: int = 1
+    min_digits: int = 3
     """Fewest digits of an operand (each operand draws its digit count uniformly in [min, max])."""
     max_digits: int = 3
     """Most digits of an operand."""
