@@ -1,0 +1,184 @@
+"""`rlvr compare`: train every (recipe, seed) of a comparison, then tabulate and plot it (`rlvr/report.py`).
+
+    rlvr compare recipes/grpo.yaml recipes/latr.yaml --seeds 3 --out results/latr --set train.max_steps=100
+    rlvr compare recipes/compare_default.yaml       # a comparison recipe: recipes:, seeds:, overrides:, out:, jobs:
+    rlvr compare --report-only --out results/latr   # re-make results.csv, results.md and the figures
+
+Each run lives in OUT/runs/<label>__s<seed>. Re-running a command skips finished runs (summary.json), resumes
+interrupted ones (a checkpoint-*/ but no final summary) and starts the rest fresh, so a long comparison can be
+stopped and continued. `--jobs N` trains N runs at once as subprocesses (one torch thread each; logs in OUT/logs).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rlvr.errors import ConfigError, RLVRError
+
+SPEC_KEYS = ("recipes", "seeds", "overrides", "out", "jobs")
+ENTRY_KEYS = ("recipe", "overrides", "name")
+
+
+@dataclass
+class Entry:
+    recipe: str
+    label: str
+    overrides: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Comparison:
+    entries: list[Entry]
+    seeds: list[int] = field(default_factory=lambda: [0])
+    overrides: list[str] = field(default_factory=list)
+    out: str | None = None
+    jobs: int = 1
+
+
+def _resolve(recipe: str, spec_path: Path) -> str:
+    """Paths are relative to the working directory, else to the comparison recipe's folder or the repository."""
+    for base in (Path.cwd(), spec_path.parent, Path(__file__).resolve().parent.parent):
+        if (base / recipe).is_file():
+            return recipe if base == Path.cwd() else str(base / recipe)
+    return recipe  # a missing recipe fails its runs with load_recipe's own message, not the whole comparison
+
+
+def read_comparison(path: str | Path) -> Comparison | None:
+    """The comparison recipe at `path`, or None for an ordinary training recipe (no `recipes:` key)."""
+    from rlvr.config import read_yaml
+    from rlvr.registry import closest
+
+    path = Path(path)
+    data = read_yaml(path)
+    if "recipes" not in data:
+        return None
+    where = f"comparison recipe {path}"
+    for key in data:
+        if key not in SPEC_KEYS:
+            raise ConfigError(f"{where}: unknown key '{key}'{closest(key, SPEC_KEYS)}")
+    entries = []
+    for item in data["recipes"] or []:
+        item = {"recipe": item} if isinstance(item, str) else item
+        if not isinstance(item, dict) or "recipe" not in item or set(item) - set(ENTRY_KEYS):
+            raise ConfigError(f"{where}: a recipes: item is a path or {{recipe: path, overrides: [..], name: label}}")
+        label = str(item.get("name") or Path(item["recipe"]).stem)
+        entries.append(Entry(_resolve(str(item["recipe"]), path), label, [str(o) for o in item.get("overrides") or []]))
+    seeds = data.get("seeds", [0])
+    seeds = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
+    overrides = [str(o) for o in data.get("overrides") or []]
+    return Comparison(entries, seeds, overrides, data.get("out"), int(data.get("jobs", 1)))
+
+
+def check_labels(entries: list[Entry]) -> None:
+    labels = [e.label for e in entries]
+    dupes = sorted({x for x in labels if labels.count(x) > 1})
+    if dupes:
+        raise ConfigError(f"duplicate comparison label(s) {dupes}: give each entry its own `name:`")
+    if not entries:
+        raise ConfigError("a comparison needs at least one recipe")
+
+
+def run_state(run_dir: Path) -> str:
+    """'done' (a summary of a run that was not interrupted), 'resume' (a checkpoint) or 'fresh'."""
+    summary = run_dir / "summary.json"
+    if summary.is_file() and not json.loads(summary.read_text()).get("interrupted"):
+        return "done"
+    return "resume" if any(run_dir.glob("checkpoint-*")) else "fresh"
+
+
+def run_overrides(comp: Comparison, entry: Entry, seed: int, run_dir: Path, state: str) -> list[str]:
+    mode = ["resume=true", "overwrite=false"] if state == "resume" else ["resume=false", "overwrite=true"]
+    return [*comp.overrides, *entry.overrides, f"seed={seed}", f"output_dir={run_dir}", *mode]
+
+
+def _train_in_process(recipe: str, overrides: list[str], log: Path, jobs: int) -> None:
+    from rlvr import recipe as recipes
+    from rlvr import train  # looked up at call time so tests can monkeypatch run_train
+
+    train.run_train(recipes.load_recipe(recipe, overrides, kind="train"))
+
+
+def _train_subprocess(recipe: str, overrides: list[str], log: Path, jobs: int) -> None:
+    env = dict(os.environ, RLVR_PARALLEL_RUNS=str(jobs))  # 'auto' threads -> 1 each, so N runs share the cores
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("w") as f:
+        proc = subprocess.run([sys.executable, "-m", "rlvr", "train", recipe, *overrides], stdout=f, stderr=f, env=env)
+    if proc.returncode:
+        lines = [ln for ln in log.read_text().splitlines() if ln.strip()]
+        raise RLVRError(f"{lines[-1] if lines else f'exit status {proc.returncode}'} (log: {log})")
+
+
+class RunProgress:
+    """One line per run, "[k/N] label seed s", with an ETA for the rest from the mean wall time of finished runs."""
+
+    def __init__(self, total: int, todo: int, jobs: int):
+        from rich.console import Console
+
+        self.console, self.total, self.todo, self.jobs, self.times = Console(highlight=False), total, todo, jobs, []
+
+    def say(self, k: int | None, label: str, seed: int, what: str, style: str = "") -> None:
+        from rich.markup import escape
+
+        head = f"[{k}/{self.total}] " if k else ""
+        self.console.print(escape(f"{head}{label} seed {seed}: {what}"), style=style)
+
+    def start(self, k: int, label: str, seed: int, state: str) -> None:
+        eta = ""
+        if self.times:  # runs of one comparison cost about the same: the mean is a fair guess
+            left = self.todo * sum(self.times) / len(self.times) / min(self.jobs, max(self.todo, 1))
+            eta = f"; ETA for the {self.todo} left ~{left / 60:.0f} min"
+        self.say(k, label, seed, f"{'resuming' if state == 'resume' else 'training'}{eta}", "bold")
+
+    def end(self, label: str, seed: int, seconds: float | None, error: Exception | None = None) -> None:
+        self.todo -= 1
+        if error is None:
+            self.times.append(seconds)
+            self.say(None, label, seed, f"done in {seconds / 60:.1f} min", "green")
+        else:
+            self.say(None, label, seed, f"FAILED: {str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__}", "red")
+
+
+def run_comparison(comp: Comparison, out: str | Path) -> list[str]:
+    """Train the missing runs, then write the report; returns the names of the runs that failed."""
+    from rlvr.report import write_report
+
+    check_labels(comp.entries)
+    out = Path(out)
+    runs = [(e, s, out / "runs" / f"{e.label.replace('/', '_')}__s{s}") for e in comp.entries for s in comp.seeds]
+    states = [run_state(d) for _, _, d in runs]
+    progress = RunProgress(len(runs), sum(st != "done" for st in states), comp.jobs)
+    train = _train_subprocess if comp.jobs > 1 else _train_in_process
+    failed: list[str] = []
+
+    def one(k: int, entry: Entry, seed: int, run_dir: Path, state: str) -> None:
+        if state == "done":
+            return progress.say(k, entry.label, seed, "finished, skipped", "dim")
+        progress.start(k, entry.label, seed, state)
+        start, log = time.perf_counter(), out / "logs" / f"{run_dir.name}.log"
+        try:
+            train(entry.recipe, run_overrides(comp, entry, seed, run_dir, state), log, comp.jobs)
+        except Exception as exc:  # one broken run must not cost the rest of a multi-hour comparison
+            failed.append(run_dir.name)
+            progress.end(entry.label, seed, None, exc)
+            # ...but Ctrl-C (run_train turns it into an RLVRError) means "stop everything", not "next run"
+            if isinstance(exc.__cause__, KeyboardInterrupt) or "interrupted at step" in str(exc):
+                raise RLVRError(f"comparison interrupted; run the same command again to continue ({out})") from exc
+            return
+        progress.end(entry.label, seed, time.perf_counter() - start)
+
+    jobs = [(k, *run, st) for k, (run, st) in enumerate(zip(runs, states), 1)]
+    if comp.jobs > 1:
+        with ThreadPoolExecutor(max_workers=comp.jobs) as pool:
+            list(pool.map(lambda a: one(*a), jobs))
+    else:
+        for job in jobs:
+            one(*job)
+    write_report(out, labels=[e.label for e in comp.entries])
+    return failed

@@ -1,0 +1,162 @@
+"""The tables of `rlvr compare`: `results.csv` (one row per run) and `results.md` (mean ± s.e. per label, and
+differences to the baseline with 95% confidence intervals); the figures are drawn by `rlvr/figures.py`.
+
+    from rlvr.report import write_report
+    write_report("results/default")            # reads results/default/runs/<label>__s<seed>/
+
+Only finished runs (with `summary.json`) are reported. The baseline is the label whose exploration module is
+`none` (else the first label). Intervals are Welch t intervals: scipy's t quantile when installed, else a small
+table (rounding the degrees of freedom down, so slightly conservative).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import statistics
+from pathlib import Path
+
+import yaml
+
+from rlvr.errors import RLVRError
+
+FINAL = ("greedy_accuracy", "entropy", "distinct_answers", "frac_zero_std")
+# two-sided 95% t quantiles by degrees of freedom, for when scipy is absent
+T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
+       12: 2.179, 15: 2.131, 20: 2.086, 30: 2.042, 60: 2.000, 120: 1.980}
+
+
+def load_runs(out: Path) -> list[dict]:
+    """Finished runs under OUT/runs: label, seed, recipe, module, summary and the metrics.jsonl rows."""
+    runs = []
+    for d in sorted((out / "runs").glob("*__s*")):
+        if not (d / "summary.json").is_file():
+            continue
+        summary = json.loads((d / "summary.json").read_text())
+        config = yaml.safe_load((d / "config.yaml").read_text()) if (d / "config.yaml").is_file() else {}
+        label, _, seed = d.name.rpartition("__s")
+        metrics = (d / "metrics.jsonl").read_text().splitlines() if (d / "metrics.jsonl").is_file() else []
+        module = ((config or {}).get("exploration") or {}).get("name") or summary.get("exploration") or "?"
+        runs.append(dict(label=label, seed=summary.get("seed", int(seed) if seed.isdigit() else seed), module=module,
+                         recipe=summary.get("recipe"), summary=summary,
+                         metrics=[json.loads(line) for line in metrics if line.strip()]))
+    return runs
+
+
+def group(runs: list[dict], labels: list[str] | None = None) -> dict[str, list[dict]]:
+    """Runs by label: in `labels` order, then any other label, baseline first when no order is given."""
+    found = sorted({r["label"] for r in runs})
+    if not labels:
+        found.sort(key=lambda lab: not any(r["module"] == "none" for r in runs if r["label"] == lab))
+    order = [lab for lab in labels or [] if lab in found] + [lab for lab in found if lab not in (labels or [])]
+    return {lab: sorted((r for r in runs if r["label"] == lab), key=lambda r: str(r["seed"])) for lab in order}
+
+
+def ks_of(runs: list[dict]) -> list[int]:
+    keys = {k for r in runs for k in (r["summary"].get("final_eval") or {}) if k.startswith("pass@")}
+    return sorted(int(k[5:]) for k in keys if k[5:].isdigit())
+
+
+def rows(runs: list[dict]) -> list[dict]:
+    ks = ks_of(runs)
+    out = []
+    for r in runs:
+        s, final, initial = r["summary"], r["summary"].get("final_eval") or {}, r["summary"].get("initial_eval") or {}
+        row = dict(label=r["label"], recipe=r["recipe"], module=r["module"], seed=r["seed"])
+        row.update({f"pass@{k}": final.get(f"pass@{k}") for k in ks})
+        row.update({key: final.get(key) for key in FINAL})
+        row.update(steps=s.get("steps"), wall_seconds=s.get("train_seconds"), generated_tokens=s.get("num_tokens"))
+        row["initial_pass@1"] = initial.get("pass@1")
+        out.append(row)
+    return out
+
+
+def mean_se(values: list) -> tuple[float, float]:
+    xs = [float(v) for v in values if v is not None]
+    if not xs:
+        return math.nan, math.nan
+    return statistics.fmean(xs), (statistics.stdev(xs) / math.sqrt(len(xs)) if len(xs) > 1 else math.nan)
+
+
+def t_quantile(df: float) -> tuple[float, str]:
+    try:
+        from scipy.stats import t
+
+        return float(t.ppf(0.975, df)), "scipy"
+    except ImportError:
+        usable = [d for d in T95 if d <= max(df, 1)]
+        return (T95[max(usable)] if df < 150 else 1.960), "table"
+
+
+def welch(a: list, b: list) -> tuple[float, float, float, str]:
+    """Difference of means a - b with a Welch 95% interval: (diff, low, high, quantile source)."""
+    a, b = [float(x) for x in a if x is not None], [float(x) for x in b if x is not None]
+    diff = statistics.fmean(a) - statistics.fmean(b)
+    if len(a) < 2 or len(b) < 2:  # no spread estimate from a single seed
+        return diff, math.nan, math.nan, "n/a"
+    va, vb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
+    se = math.sqrt(va + vb)
+    denom = va**2 / (len(a) - 1) + vb**2 / (len(b) - 1)
+    t, source = t_quantile((va + vb) ** 2 / denom if denom > 0 else math.inf)
+    return diff, diff - t * se, diff + t * se, source
+
+
+def fmt(x: float, signed: bool = False) -> str:
+    if x is None or math.isnan(x):
+        return "n/a"
+    digits = 3 if abs(x) < 10 else 1 if abs(x) < 100 else 0
+    return f"{x:+.{digits}f}" if signed else f"{x:.{digits}f}"
+
+
+def markdown(runs: list[dict], labels: list[str] | None, out: Path) -> str:
+    groups, table = group(runs, labels), rows(runs)
+    metrics = [f"pass@{k}" for k in ks_of(runs)] + [*FINAL, "initial_pass@1", "steps", "wall_seconds"]
+    lines = [f"# Comparison: {out}", "", f"{len(runs)} finished runs. Final held-out evaluation, mean ± standard "
+             "error over seeds (n/a: a single seed).", "", "| label | module | seeds | " + " | ".join(metrics) + " |",
+             "|" + "---|" * (3 + len(metrics))]
+    for lab, rs in groups.items():
+        cells = [fmt(m) + ("" if math.isnan(se) else f" ± {fmt(se)}")
+                 for m, se in (mean_se([x[key] for x in table if x["label"] == lab]) for key in metrics)]
+        lines.append(f"| {lab} | {rs[0]['module']} | {len(rs)} | " + " | ".join(cells) + " |")
+    base = next((lab for lab, rs in groups.items() if rs[0]["module"] == "none"), next(iter(groups)))
+    lines += ["", f"## Difference to the baseline `{base}` (95% CI)¹", "", "| label | Δ pass@1 | Δ pass@16 |",
+              "|---|---|---|"]
+    sources = set()
+    for lab in groups:
+        if lab == base:
+            continue
+        cells = []
+        for key in ("pass@1", "pass@16"):
+            mine, theirs = ([x.get(key) for x in table if x["label"] == g] for g in (lab, base))
+            if any(v is None for v in mine + theirs):
+                cells.append("n/a")
+                continue
+            diff, lo, hi, source = welch(mine, theirs)
+            sources.add(source)
+            cells.append(fmt(diff, True) + ("" if math.isnan(lo) else f" [{fmt(lo, True)}, {fmt(hi, True)}]"))
+        lines.append(f"| {lab} | " + " | ".join(cells) + " |")
+    how = "scipy's t quantile" if "table" not in sources else "a t-quantile table (scipy not installed; df rounded down)"
+    lines += ["", f"¹ Welch t interval for the difference of the seed means, with {how}; n/a needs ≥ 2 seeds each."]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(out: str | Path, labels: list[str] | None = None) -> list[Path]:
+    """Write results.csv, results.md and the figures for the finished runs under OUT/runs; returns the paths."""
+    out = Path(out)
+    runs = load_runs(out)
+    if not runs:
+        raise RLVRError(f"no finished runs (runs/*/summary.json) under '{out}'")
+    table = rows(runs)
+    with (out / "results.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(table[0]))
+        writer.writeheader()
+        writer.writerows(table)
+    (out / "results.md").write_text(markdown(runs, labels, out))
+    written = [out / "results.csv", out / "results.md"]
+    try:
+        from rlvr.figures import write_figures
+    except ImportError:  # matplotlib is the optional `plots` extra: the tables are still worth having
+        print("figures skipped: matplotlib is not installed (pip install 'rlvr[plots]')")
+        return written
+    return written + write_figures(group(runs, labels), ks_of(runs), out)
