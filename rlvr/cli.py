@@ -6,6 +6,9 @@
     rlvr sft RECIPE [key=value ...]             build a warm-start checkpoint (cached)
     rlvr train RECIPE [key=value ...]           GRPO training with the recipe's exploration module
     rlvr eval MODEL_OR_RUN [key=value ...]      pass@k etc. on the task's held-out set
+    rlvr compare RECIPE [RECIPE ...] --seeds 3 --out DIR [--jobs N] [--set key=value ...]
+    rlvr compare COMPARISON.yaml                every recipe x seed, then results.csv/.md and figures
+    rlvr compare --report-only --out DIR        re-make the tables and figures from finished runs
 
 Imports are lazy so `--help` and `list` stay fast. User errors print one line (`--debug` for a traceback).
 """
@@ -92,6 +95,35 @@ def cmd_eval(args) -> None:
     run_eval(args.target, args.overrides, out=args.out)
 
 
+def cmd_compare(args) -> None:
+    from rlvr.compare import Comparison, Entry, read_comparison, run_comparison
+    from rlvr.errors import ConfigError
+    from rlvr.report import write_report
+
+    if args.report_only:
+        if not args.out:
+            raise ConfigError("--report-only needs --out DIR (the comparison's output directory)")
+        for path in write_report(args.out):
+            print(f"wrote {path}")
+        return
+    if not args.recipes:
+        raise ConfigError("give training recipes or one comparison recipe (a YAML file with `recipes:`)")
+    comp = read_comparison(args.recipes[0]) if len(args.recipes) == 1 else None
+    if comp is None:
+        comp = Comparison([Entry(r, Path(r).stem) for r in args.recipes], list(range(args.seeds or 1)))
+    elif args.seeds:  # on the command line, --seeds N wins over the file's seeds
+        comp.seeds = list(range(args.seeds))
+    comp.overrides += args.set
+    comp.jobs = args.jobs or comp.jobs
+    out = args.out or comp.out
+    if not out:
+        raise ConfigError("where should the comparison go? pass --out DIR (or `out:` in a comparison recipe)")
+    failed = run_comparison(comp, out)
+    print(f"results in {out}/results.md")
+    if failed:
+        raise RLVRError(f"{len(failed)} run(s) failed: {', '.join(failed)} (see the FAILED lines above)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rlvr", description="Which exploration technique helps GRPO, and why?")
     p.add_argument("--debug", action="store_true", help="show full tracebacks for errors")
@@ -115,6 +147,14 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("overrides", nargs="*", help="key=value overrides (eval.*, task.*, ...)")
     sp.add_argument("--out", default=None, help="write the metrics as JSON here")
     sp.set_defaults(func=cmd_eval)
+    sp = sub.add_parser("compare", help="train several recipes x seeds, then tables and figures")
+    sp.add_argument("recipes", nargs="*", help="training recipes, or one comparison recipe (YAML with `recipes:`)")
+    sp.add_argument("--seeds", type=int, default=None, help="seeds 0..N-1 (default 1, or the comparison recipe's)")
+    sp.add_argument("--out", default=None, help="output directory (runs/, results.csv, results.md, *.png)")
+    sp.add_argument("--jobs", type=int, default=None, help="runs trained at once, as subprocesses (default 1)")
+    sp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override for every run")
+    sp.add_argument("--report-only", action="store_true", help="only re-make the tables and figures from --out")
+    sp.set_defaults(func=cmd_compare)
     sp = sub.add_parser("data", help="write the fixed held-out evaluation sets (JSON lines)")
     sp.add_argument("--out", default=str(REPO_ROOT / "data"))
     sp.add_argument("--size", type=int, default=256)

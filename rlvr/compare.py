@@ -20,10 +20,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rich.console import Console
+from rich.markup import escape
+
 from rlvr.errors import ConfigError, RLVRError
 
 SPEC_KEYS = ("recipes", "seeds", "overrides", "out", "jobs")
-ENTRY_KEYS = ("recipe", "overrides", "name")
 
 
 @dataclass
@@ -66,7 +68,7 @@ def read_comparison(path: str | Path) -> Comparison | None:
     entries = []
     for item in data["recipes"] or []:
         item = {"recipe": item} if isinstance(item, str) else item
-        if not isinstance(item, dict) or "recipe" not in item or set(item) - set(ENTRY_KEYS):
+        if not isinstance(item, dict) or "recipe" not in item or set(item) - {"recipe", "overrides", "name"}:
             raise ConfigError(f"{where}: a recipes: item is a path or {{recipe: path, overrides: [..], name: label}}")
         label = str(item.get("name") or Path(item["recipe"]).stem)
         entries.append(Entry(_resolve(str(item["recipe"]), path), label, [str(o) for o in item.get("overrides") or []]))
@@ -76,26 +78,12 @@ def read_comparison(path: str | Path) -> Comparison | None:
     return Comparison(entries, seeds, overrides, data.get("out"), int(data.get("jobs", 1)))
 
 
-def check_labels(entries: list[Entry]) -> None:
-    labels = [e.label for e in entries]
-    dupes = sorted({x for x in labels if labels.count(x) > 1})
-    if dupes:
-        raise ConfigError(f"duplicate comparison label(s) {dupes}: give each entry its own `name:`")
-    if not entries:
-        raise ConfigError("a comparison needs at least one recipe")
-
-
 def run_state(run_dir: Path) -> str:
     """'done' (a summary of a run that was not interrupted), 'resume' (a checkpoint) or 'fresh'."""
     summary = run_dir / "summary.json"
     if summary.is_file() and not json.loads(summary.read_text()).get("interrupted"):
         return "done"
     return "resume" if any(run_dir.glob("checkpoint-*")) else "fresh"
-
-
-def run_overrides(comp: Comparison, entry: Entry, seed: int, run_dir: Path, state: str) -> list[str]:
-    mode = ["resume=true", "overwrite=false"] if state == "resume" else ["resume=false", "overwrite=true"]
-    return [*comp.overrides, *entry.overrides, f"seed={seed}", f"output_dir={run_dir}", *mode]
 
 
 def _train_in_process(recipe: str, overrides: list[str], log: Path, jobs: int) -> None:
@@ -119,37 +107,37 @@ class RunProgress:
     """One line per run, "[k/N] label seed s", with an ETA for the rest from the mean wall time of finished runs."""
 
     def __init__(self, total: int, todo: int, jobs: int):
-        from rich.console import Console
-
         self.console, self.total, self.todo, self.jobs, self.times = Console(highlight=False), total, todo, jobs, []
 
     def say(self, k: int | None, label: str, seed: int, what: str, style: str = "") -> None:
-        from rich.markup import escape
-
-        head = f"[{k}/{self.total}] " if k else ""
-        self.console.print(escape(f"{head}{label} seed {seed}: {what}"), style=style)
+        # soft_wrap: one grep-able line per event, even in a narrow or piped terminal
+        self.console.print(
+            escape(f"{f'[{k}/{self.total}] ' if k else ''}{label} seed {seed}: {what}"), style=style, soft_wrap=True
+        )
 
     def start(self, k: int, label: str, seed: int, state: str) -> None:
         eta = ""
-        if self.times:  # runs of one comparison cost about the same: the mean is a fair guess
+        if self.times:  # runs of one comparison cost about the same: their mean is a fair guess
             left = self.todo * sum(self.times) / len(self.times) / min(self.jobs, max(self.todo, 1))
-            eta = f"; ETA for the {self.todo} left ~{left / 60:.0f} min"
+            eta = f"; ETA for the {self.todo} left ~{left / 60:.0f} min" if left > 90 else f" (~{left:.0f} s left)"
         self.say(k, label, seed, f"{'resuming' if state == 'resume' else 'training'}{eta}", "bold")
 
-    def end(self, label: str, seed: int, seconds: float | None, error: Exception | None = None) -> None:
+    def end(self, label: str, seed: int, seconds: float, error: Exception | None = None) -> None:
         self.todo -= 1
         if error is None:
             self.times.append(seconds)
-            self.say(None, label, seed, f"done in {seconds / 60:.1f} min", "green")
-        else:
-            self.say(None, label, seed, f"FAILED: {str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__}", "red")
+            return self.say(None, label, seed, f"done in {seconds:.0f} s", "green")
+        last = (str(error).strip().splitlines() or [type(error).__name__])[-1]
+        self.say(None, label, seed, f"FAILED: {last}", "red")
 
 
 def run_comparison(comp: Comparison, out: str | Path) -> list[str]:
     """Train the missing runs, then write the report; returns the names of the runs that failed."""
     from rlvr.report import write_report
 
-    check_labels(comp.entries)
+    labels = [e.label for e in comp.entries]
+    if len(set(labels)) < len(labels):  # two entries in one run dir would silently share (and skip) runs
+        raise ConfigError(f"duplicate comparison labels in {labels}: give each entry its own `name:`")
     out = Path(out)
     runs = [(e, s, out / "runs" / f"{e.label.replace('/', '_')}__s{s}") for e in comp.entries for s in comp.seeds]
     states = [run_state(d) for _, _, d in runs]
@@ -161,12 +149,14 @@ def run_comparison(comp: Comparison, out: str | Path) -> list[str]:
         if state == "done":
             return progress.say(k, entry.label, seed, "finished, skipped", "dim")
         progress.start(k, entry.label, seed, state)
+        mode = ["resume=true", "overwrite=false"] if state == "resume" else ["resume=false", "overwrite=true"]
+        overrides = [*comp.overrides, *entry.overrides, f"seed={seed}", f"output_dir={run_dir}", *mode]
         start, log = time.perf_counter(), out / "logs" / f"{run_dir.name}.log"
         try:
-            train(entry.recipe, run_overrides(comp, entry, seed, run_dir, state), log, comp.jobs)
+            train(entry.recipe, overrides, log, comp.jobs)
         except Exception as exc:  # one broken run must not cost the rest of a multi-hour comparison
             failed.append(run_dir.name)
-            progress.end(entry.label, seed, None, exc)
+            progress.end(entry.label, seed, 0.0, exc)
             # ...but Ctrl-C (run_train turns it into an RLVRError) means "stop everything", not "next run"
             if isinstance(exc.__cause__, KeyboardInterrupt) or "interrupted at step" in str(exc):
                 raise RLVRError(f"comparison interrupted; run the same command again to continue ({out})") from exc
@@ -180,5 +170,6 @@ def run_comparison(comp: Comparison, out: str | Path) -> list[str]:
     else:
         for job in jobs:
             one(*job)
-    write_report(out, labels=[e.label for e in comp.entries])
+    if any((d / "summary.json").is_file() for _, _, d in runs):  # else the FAILED lines say it all
+        write_report(out, labels=labels)
     return failed

@@ -23,8 +23,8 @@ from rlvr.errors import RLVRError
 
 FINAL = ("greedy_accuracy", "entropy", "distinct_answers", "frac_zero_std")
 # two-sided 95% t quantiles by degrees of freedom, for when scipy is absent
-T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
-       12: 2.179, 15: 2.131, 20: 2.086, 30: 2.042, 60: 2.000, 120: 1.980}
+T95_Q = "12.706 4.303 3.182 2.776 2.571 2.447 2.365 2.306 2.262 2.228 2.179 2.131 2.086 2.042 2.000 1.980"
+T95 = dict(zip((1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 15, 20, 30, 60, 120), map(float, T95_Q.split())))
 
 
 def load_runs(out: Path) -> list[dict]:
@@ -38,9 +38,11 @@ def load_runs(out: Path) -> list[dict]:
         label, _, seed = d.name.rpartition("__s")
         metrics = (d / "metrics.jsonl").read_text().splitlines() if (d / "metrics.jsonl").is_file() else []
         module = ((config or {}).get("exploration") or {}).get("name") or summary.get("exploration") or "?"
-        runs.append(dict(label=label, seed=summary.get("seed", int(seed) if seed.isdigit() else seed), module=module,
-                         recipe=summary.get("recipe"), summary=summary,
-                         metrics=[json.loads(line) for line in metrics if line.strip()]))
+        seed = summary.get("seed", int(seed) if seed.isdigit() else seed)
+        records = [json.loads(line) for line in metrics if line.strip()]
+        runs.append(
+            dict(label=label, seed=seed, module=module, recipe=summary.get("recipe"), summary=summary, metrics=records)
+        )
     return runs
 
 
@@ -102,27 +104,30 @@ def welch(a: list, b: list) -> tuple[float, float, float, str]:
     return diff, diff - t * se, diff + t * se, source
 
 
-def fmt(x: float, signed: bool = False) -> str:
+def fmt(x: float, signed: bool = False, like: float | None = None) -> str:
+    """3 decimals for rates and small counts, fewer for big numbers (`like`: take the digits of this value)."""
     if x is None or math.isnan(x):
         return "n/a"
-    digits = 3 if abs(x) < 10 else 1 if abs(x) < 100 else 0
+    ref = abs(x if like is None else like)
+    digits = 3 if ref < 10 else 1 if ref < 100 else 0
     return f"{x:+.{digits}f}" if signed else f"{x:.{digits}f}"
 
 
 def markdown(runs: list[dict], labels: list[str] | None, out: Path) -> str:
     groups, table = group(runs, labels), rows(runs)
     metrics = [f"pass@{k}" for k in ks_of(runs)] + [*FINAL, "initial_pass@1", "steps", "wall_seconds"]
-    lines = [f"# Comparison: {out}", "", f"{len(runs)} finished runs. Final held-out evaluation, mean ± standard "
-             "error over seeds (n/a: a single seed).", "", "| label | module | seeds | " + " | ".join(metrics) + " |",
-             "|" + "---|" * (3 + len(metrics))]
+    lines = [f"# Comparison: {out}", ""]
+    lines.append(
+        f"{len(runs)} finished runs. Final held-out evaluation, mean ± standard error over seeds (n/a: 1 seed)."
+    )
+    lines += ["", "| label | module | seeds | " + " | ".join(metrics) + " |", "|" + "---|" * (3 + len(metrics))]
     for lab, rs in groups.items():
-        cells = [fmt(m) + ("" if math.isnan(se) else f" ± {fmt(se)}")
-                 for m, se in (mean_se([x[key] for x in table if x["label"] == lab]) for key in metrics)]
+        stats = [mean_se([x[key] for x in table if x["label"] == lab]) for key in metrics]
+        cells = [fmt(m) + ("" if math.isnan(se) else f" ± {fmt(se, like=m)}") for m, se in stats]
         lines.append(f"| {lab} | {rs[0]['module']} | {len(rs)} | " + " | ".join(cells) + " |")
     base = next((lab for lab, rs in groups.items() if rs[0]["module"] == "none"), next(iter(groups)))
-    lines += ["", f"## Difference to the baseline `{base}` (95% CI)¹", "", "| label | Δ pass@1 | Δ pass@16 |",
-              "|---|---|---|"]
-    sources = set()
+    lines += ["", f"## Difference to the baseline `{base}` (95% CI)¹", ""]
+    lines += ["| label | Δ pass@1 | Δ pass@16 |", "|---|---|---|"]
     for lab in groups:
         if lab == base:
             continue
@@ -132,12 +137,15 @@ def markdown(runs: list[dict], labels: list[str] | None, out: Path) -> str:
             if any(v is None for v in mine + theirs):
                 cells.append("n/a")
                 continue
-            diff, lo, hi, source = welch(mine, theirs)
-            sources.add(source)
+            diff, lo, hi, _ = welch(mine, theirs)
             cells.append(fmt(diff, True) + ("" if math.isnan(lo) else f" [{fmt(lo, True)}, {fmt(hi, True)}]"))
         lines.append(f"| {lab} | " + " | ".join(cells) + " |")
-    how = "scipy's t quantile" if "table" not in sources else "a t-quantile table (scipy not installed; df rounded down)"
-    lines += ["", f"¹ Welch t interval for the difference of the seed means, with {how}; n/a needs ≥ 2 seeds each."]
+    tabled = t_quantile(2.0)[1] == "table"  # say how intervals are (or would be) computed, even with none shown
+    how = "a t-quantile table (scipy not installed; df rounded down)" if tabled else "scipy's t quantile"
+    lines += [
+        "",
+        f"¹ Welch t interval for the difference of the seed means, with {how}; no interval unless both have ≥ 2 seeds.",
+    ]
     return "\n".join(lines) + "\n"
 
 

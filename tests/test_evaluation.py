@@ -52,9 +52,20 @@ def test_evaluate_samples_hand_example():
     answers = [["1", "1", None, "2"], [None, None, None, None], ["5", "5", "5", "6"]]
     ents = [[1.0, 1.0, 1.0], [4.0]] + [[0.0]] * 10  # 12 samples, 14 tokens, total 7 -> token-weighted 0.5
     m = evaluate_samples(comps, correct, ks=(1, 2, 4, 8), entropies=ents, answers=answers)
-    assert set(m) == {"pass@1", "pass@2", "pass@4", "frac_zero_std", "frac_all_correct", "frac_all_wrong",
-                      "distinct_completions", "distinct_answers", "entropy", "mean_length", "num_problems",
-                      "num_samples"}
+    assert set(m) == {
+        "pass@1",
+        "pass@2",
+        "pass@4",
+        "frac_zero_std",
+        "frac_all_correct",
+        "frac_all_wrong",
+        "distinct_completions",
+        "distinct_answers",
+        "entropy",
+        "mean_length",
+        "num_problems",
+        "num_samples",
+    }
     assert m["pass@1"] == pytest.approx((0.5 + 0 + 1) / 3)
     assert m["pass@2"] == pytest.approx((closed_form(4, 2, 2) + 0 + 1) / 3)  # (5/6 + 0 + 1) / 3
     assert m["pass@4"] == pytest.approx(2 / 3)

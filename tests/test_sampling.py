@@ -15,9 +15,17 @@ V, PAD = 100, 0
 def model():
     torch.manual_seed(0)
     # initializer_range 0.3: a peaked, non-degenerate random model (0.02 just repeats its input token).
-    cfg = transformers.LlamaConfig(vocab_size=V, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                                   num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
-                                   tie_word_embeddings=True, initializer_range=0.3)
+    cfg = transformers.LlamaConfig(
+        vocab_size=V,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        tie_word_embeddings=True,
+        initializer_range=0.3,
+    )
     return transformers.LlamaForCausalLM(cfg).eval()
 
 
@@ -87,8 +95,18 @@ def _reference(model, prompt, completion, temperature, top_k=0):
 @pytest.mark.parametrize("temperature,top_k", [(0.7, 0), (1.3, 5)])
 def test_logprobs_and_entropies_match_full_forward(model, prompts, eos, fn, temperature, top_k):
     model.train()  # sample must switch to eval and restore the mode afterwards
-    out = fn(model, prompts, max_new_tokens=12, eos_token_ids=eos, pad_token_id=PAD, temperature=temperature,
-             top_k=top_k, generator=torch.Generator().manual_seed(0), return_logprobs=True, return_entropy=True)
+    out = fn(
+        model,
+        prompts,
+        max_new_tokens=12,
+        eos_token_ids=eos,
+        pad_token_id=PAD,
+        temperature=temperature,
+        top_k=top_k,
+        generator=torch.Generator().manual_seed(0),
+        return_logprobs=True,
+        return_entropy=True,
+    )
     assert model.training
     model.eval()
     for p, c, lps, ents in zip(prompts, out.completion_ids, out.logprobs, out.entropies):
@@ -112,8 +130,14 @@ def test_first_token_distribution(model, fn):
     prompt, n = [5, 17, 42], 4000
     with torch.no_grad():
         probs = model(torch.tensor([prompt])).logits[0, -1].softmax(-1)  # (V,)
-    out = fn(model, [prompt] * n, max_new_tokens=1, eos_token_ids=1, pad_token_id=PAD,
-             generator=torch.Generator().manual_seed(0))
+    out = fn(
+        model,
+        [prompt] * n,
+        max_new_tokens=1,
+        eos_token_ids=1,
+        pad_token_id=PAD,
+        generator=torch.Generator().manual_seed(0),
+    )
     freq = torch.bincount(torch.tensor([c[0] for c in out.completion_ids]), minlength=V).double() / n  # (V,)
     se = (probs.double() * (1 - probs.double()) / n).sqrt().clamp_min(1e-4)  # (V,)
     z = ((freq - probs.double()).abs() / se).max().item()

@@ -1,0 +1,160 @@
+"""`rlvr compare`: the report from fake run dirs, skip/resume/fresh logic, comparison recipes and failures.
+
+No training: `run_train` is monkeypatched to record its recipes (and write a fake finished run).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+import rlvr.recipe
+import rlvr.train
+from rlvr.cli import main
+from rlvr.compare import Comparison, Entry, read_comparison, run_comparison
+from rlvr.errors import RLVRError
+from rlvr.report import write_report
+
+PASS1 = {("grpo", 0): 0.50, ("grpo", 1): 0.60, ("latr", 0): 0.70, ("latr", 1): 0.74}
+FIGURES = ("pass1_vs_step.png", "entropy_vs_step.png", "zero_std_vs_step.png", "distinct_answers_vs_step.png")
+
+
+def final_eval(p1: float) -> dict:
+    ev = {f"pass@{k}": min(1.0, p1 + 0.05 * i) for i, k in enumerate((1, 2, 4, 8, 16))}
+    return {**ev, "greedy_accuracy": p1, "entropy": 0.3, "distinct_answers": 2.0, "frac_zero_std": 0.4}
+
+
+def fake_run(run_dir, module: str, seed: int, p1: float, steps: int = 4) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump({"exploration": {"name": module}, "seed": seed}))
+    rows = [{"step": 0, "eval/pass@1": 0.2, "eval/distinct_answers": 3.0}]
+    for step in range(1, steps + 1):
+        row = {"step": step, "reward": 0.5, "entropy": 1.0 / step, "frac_reward_zero_std": 0.5, "num_tokens": 100}
+        if module == "oversampling":
+            row["explore/frac_zero_std_after"] = 0.1
+        rows.append(row)
+    rows.append({"step": steps, "eval/pass@1": p1, "eval/distinct_answers": 2.0})
+    (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    summary = dict(
+        recipe=f"recipes/{module}.yaml",
+        exploration=module,
+        seed=seed,
+        steps=steps,
+        train_seconds=12.5,
+        initial_eval=final_eval(0.2),
+        final_eval=final_eval(p1),
+        num_tokens=1000 + seed,
+        interrupted=False,
+    )
+    (run_dir / "summary.json").write_text(json.dumps(summary))
+
+
+@pytest.fixture
+def results(tmp_path):
+    for (label, seed), p1 in PASS1.items():
+        fake_run(tmp_path / "runs" / f"{label}__s{seed}", "none" if label == "grpo" else "latr", seed, p1)
+    return tmp_path
+
+
+def test_report_tables_and_figures(results):
+    write_report(results, labels=["latr", "grpo"])
+    with (results / "results.csv").open() as f:
+        table = list(csv.DictReader(f))
+    assert len(table) == 4
+    by_run = {(r["label"], int(r["seed"])): r for r in table}
+    for key, p1 in PASS1.items():
+        row = by_run[key]
+        assert float(row["pass@1"]) == pytest.approx(p1) and float(row["pass@16"]) == pytest.approx(p1 + 0.2)
+        assert float(row["initial_pass@1"]) == 0.2 and row["steps"] == "4" and float(row["wall_seconds"]) == 12.5
+        assert row["generated_tokens"] == str(1000 + key[1]) and row["module"] == (
+            "none" if key[0] == "grpo" else "latr"
+        )
+    md = (results / "results.md").read_text()
+    mean = (0.70 + 0.74) / 2
+    se = statistics.stdev([0.70, 0.74]) / math.sqrt(2)
+    assert f"{mean:.3f} ± {se:.3f}" in md  # latr pass@1: 0.720 ± 0.020
+    diff_line = next(line for line in md.splitlines() if line.startswith("| latr |") and "[" in line)
+    assert diff_line.startswith(f"| latr | {mean - 0.55:+.3f} [")  # vs the `none` label grpo
+    assert "baseline `grpo`" in md and "Welch" in md
+    for name in (*FIGURES, "passk_curve.png"):
+        assert (results / name).stat().st_size > 0
+
+
+def test_skip_resume_fresh(tmp_path, monkeypatch, tiny_recipe):
+    monkeypatch.setattr(rlvr.recipe, "check_grpo_args", lambda *a: None)  # keep trl out of a fast test
+    calls = []
+
+    def fake_train(recipe):
+        calls.append(recipe)
+        fake_run(Path(recipe.output_dir), "none", recipe.seed, 0.5)
+
+    monkeypatch.setattr(rlvr.train, "run_train", fake_train)
+    fake_run(tmp_path / "runs" / "tiny__s0", "none", 0, 0.5)  # finished: skipped
+    (tmp_path / "runs" / "tiny__s1" / "checkpoint-1").mkdir(parents=True)  # interrupted: resumed
+    comp = Comparison([Entry(str(tiny_recipe), "tiny")], seeds=[0, 1, 2], overrides=["train.max_steps=3"])
+    assert run_comparison(comp, tmp_path) == []
+    assert [(r.seed, r.resume, r.overwrite) for r in calls] == [(1, True, False), (2, False, True)]
+    assert all(r.train["max_steps"] == 3 for r in calls)
+    assert calls[0].output_dir == str(tmp_path / "runs" / "tiny__s1")
+    assert (tmp_path / "results.csv").is_file()
+
+
+def test_failing_run_is_reported_and_others_run(tmp_path, monkeypatch, capsys, tiny_recipe):
+    monkeypatch.setattr(rlvr.recipe, "check_grpo_args", lambda *a: None)
+    seen = []
+
+    def fake_train(recipe):
+        seen.append(recipe.seed)
+        if recipe.seed == 0:
+            raise RLVRError("the reward exploded")
+        fake_run(Path(recipe.output_dir), "none", recipe.seed, 0.5)
+
+    monkeypatch.setattr(rlvr.train, "run_train", fake_train)
+    argv = ["compare", str(tiny_recipe), "--seeds", "2", "--out", str(tmp_path), "--set", "train.max_steps=3"]
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert seen == [0, 1]
+    assert "tiny seed 0: FAILED: the reward exploded" in captured.out
+    assert captured.err.strip() == "error: 1 run(s) failed: tiny__s0 (see the FAILED lines above)"
+    assert (tmp_path / "results.csv").read_text().count("\n") == 2  # header + the run that finished
+
+
+def test_comparison_recipe_is_parsed(tmp_path, tiny_recipe):
+    spec = tmp_path / "cmp.yaml"
+    spec.write_text(
+        yaml.safe_dump(
+            dict(
+                recipes=[str(tiny_recipe), {"recipe": str(tiny_recipe), "overrides": ["train.beta=0.1"], "name": "kl"}],
+                seeds=[0, 3],
+                overrides=["train.max_steps=5"],
+                out="results/x",
+                jobs=2,
+            )
+        )
+    )
+    comp = read_comparison(spec)
+    assert [(e.label, e.overrides) for e in comp.entries] == [("tiny", []), ("kl", ["train.beta=0.1"])]
+    assert comp.seeds == [0, 3] and comp.overrides == ["train.max_steps=5"] and comp.out == "results/x"
+    assert comp.jobs == 2
+    assert read_comparison(tiny_recipe) is None  # a training recipe: no `recipes:`
+    default = read_comparison("recipes/compare_default.yaml")
+    assert default.entries[0].label == "grpo" and default.seeds == [0, 1, 2] and default.out == "results/default"
+
+
+def test_report_only_cli(results, capsys):
+    assert main(["compare", "--report-only", "--out", str(results)]) == 0
+    assert "results.md" in capsys.readouterr().out
+    assert "| grpo | none | 2 |" in (results / "results.md").read_text()  # baseline first without an order
+
+
+def test_compare_in_help():
+    proc = subprocess.run([sys.executable, "-m", "rlvr", "--help"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "compare" in proc.stdout
