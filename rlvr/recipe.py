@@ -66,16 +66,28 @@ class TaskBlock:
     name: str = "addition"
     train_size: int = 20000
     """Number of distinct training prompts drawn from the task's train split."""
+    prompt_style: str = "plain"
+    """plain (the bare task prompt, for char models) or chat (instruction + chat messages, see rlvr.prompts)."""
+    system_prompt: str | None = None
+    """System message for prompt_style chat (none by default)."""
     config: Any = None
 
     @classmethod
     def from_block(cls, data, where, prefix):
         from rlvr.tasks import get_task_class
 
-        return _component_block(cls, data, where, prefix, get_task_class, ("name", "train_size"))
+        block = _component_block(
+            cls, data, where, prefix, get_task_class, ("name", "train_size", "prompt_style", "system_prompt")
+        )
+        if block.prompt_style not in ("plain", "chat"):
+            raise ConfigError(f"{where}: {prefix}prompt_style must be 'plain' or 'chat', got '{block.prompt_style}'")
+        return block
 
     def to_dict(self):
-        return {"name": self.name, "train_size": self.train_size, **to_dict(self.config)}
+        # Prompt keys only when set: default dumps (and the warm-start cache hashes built from them) stay unchanged.
+        style = dict(prompt_style=self.prompt_style, system_prompt=self.system_prompt)
+        style = {k: v for k, v in style.items() if v not in ("plain", None)}
+        return {"name": self.name, "train_size": self.train_size, **style, **to_dict(self.config)}
 
     def build(self):
         from rlvr.tasks import get_task_class

@@ -7,6 +7,9 @@ passes every dataset column (`answer`, `task`, `metadata`, ...) as a keyword. Bu
 - `format`: 1.0 when the completion has exactly one final-answer marker `#` followed by an answer
   with no inner whitespace, else 0.0 (a shaping reward; it says nothing about correctness).
 
+Both accept plain completions (strings) and conversational ones (`[{"role": "assistant", "content": ...}]`,
+what TRL passes for chat prompts): they score the last message's content.
+
 A recipe selects rewards by name, 'package.module:func' or 'path/to/file.py:func', with a weight and
 keyword arguments bound by `functools.partial`:
 
@@ -21,6 +24,7 @@ import functools
 import math
 
 from rlvr.errors import RLVRError
+from rlvr.prompts import completion_text
 from rlvr.registry import resolve
 
 
@@ -37,13 +41,14 @@ def correctness(prompts, completions, answer, task=None, metadata=None, task_nam
     if names[0] is None:
         raise RLVRError("correctness reward needs a 'task' dataset column or the kwarg task_name")
     metas = metadata if metadata is not None else [None] * len(completions)
-    return [_task(t).verify(c, a, m) for c, a, t, m in zip(completions, answer, names, metas)]
+    texts = [completion_text(c) for c in completions]
+    return [_task(t).verify(c, a, m) for c, a, t, m in zip(texts, answer, names, metas)]
 
 
 def format(prompts, completions, **kwargs) -> list[float]:  # noqa: A001 - the reward is called "format" in recipes
     """1.0 when the completion ends in exactly one well-formed '#<answer>' (no inner whitespace)."""
     out = []
-    for c in completions:
+    for c in map(completion_text, completions):
         ok = isinstance(c, str) and c.count("#") == 1
         tail = c.split("#", 1)[1].strip() if ok else ""
         out.append(1.0 if ok and tail and not any(ch.isspace() for ch in tail) else 0.0)

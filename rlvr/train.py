@@ -40,16 +40,27 @@ def default_output_dir(recipe: TrainRecipe) -> str:
 
 
 def prepare_output_dir(recipe: TrainRecipe) -> Path:
+    """Check, then (main process only) clear and create the run directory; every process returns its path."""
+    import torch
+    from accelerate import PartialState
+
+    # Joins the launcher's process group (a single process without one). cpu=True as grpo_args' use_cpu does:
+    # without it accelerate sees no GPU and no distributed setup, and the barriers below would not wait.
+    state = PartialState(cpu=not torch.cuda.is_available())
     out = Path(recipe.output_dir or default_output_dir(recipe))
     if out.exists() and any(out.iterdir()) and not (recipe.resume or recipe.overwrite):
         raise RLVRError(
             f"output_dir '{out}' is not empty: pass resume=true to continue or overwrite=true to replace it"
         )
-    if recipe.overwrite and not recipe.resume and out.exists():
-        import shutil
+    state.wait_for_everyone()  # every process has checked before the main one clears the directory
+    if state.is_main_process:
+        if recipe.overwrite and not recipe.resume and out.exists():
+            import shutil
 
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
+            shutil.rmtree(out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.yaml").write_text(dump_yaml(recipe))
+    state.wait_for_everyone()
     return out
 
 
@@ -68,8 +79,14 @@ def grpo_args(recipe: TrainRecipe, explorer, out: Path):
     from trl import GRPOConfig
 
     args = dict(CPU_DEFAULTS)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # DDP: every parameter gets a gradient; skip the extra graph walk
+        args.update(ddp_find_unused_parameters=False)
     if not torch.cuda.is_available():
         args.update(use_cpu=True, bf16=False)
+    else:  # mixed precision follows model.dtype unless train: sets bf16/fp16 itself
+        dtype = recipe.model.dtype
+        bf16 = dtype == "bfloat16" or (dtype == "auto" and torch.cuda.is_bf16_supported())
+        args.update(bf16=bf16, fp16=dtype == "float16")
     args.update(recipe.train)
     for key, value in explorer.grpo_overrides().items():
         if key in recipe.train and recipe.train[key] != value:
@@ -88,6 +105,7 @@ def grpo_args(recipe: TrainRecipe, explorer, out: Path):
 def make_evaluator(recipe, task, tokenizer, max_new_tokens: int):
     """evaluate(model) -> metrics on the first `eval.num_problems` problems of the held-out set."""
     from rlvr.evaluation import evaluate
+    from rlvr.prompts import format_prompt
     from rlvr.tasks import default_eval_path
     from rlvr.tasks.answer import extract_answer
     from rlvr.tasks.export import load_eval_set
@@ -98,6 +116,8 @@ def make_evaluator(recipe, task, tokenizer, max_new_tokens: int):
     rows = list(load_eval_set(path))[: recipe.eval.num_problems]
     if not rows:
         raise RLVRError(f"eval set '{path}' is empty")
+    style = recipe.task.prompt_style, recipe.task.system_prompt
+    rows = [{**row, "prompt": format_prompt(row["prompt"], *style)} for row in rows]  # as in training
     ev = recipe.eval
 
     def run(model):
@@ -127,8 +147,7 @@ def last_checkpoint(out: Path) -> str | None:
 def run_train(recipe: TrainRecipe) -> dict:
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     threads = apply_thread_policy(recipe.threads)
-    out = prepare_output_dir(recipe)
-    (out / "config.yaml").write_text(dump_yaml(recipe))
+    out = prepare_output_dir(recipe)  # writes config.yaml
     from rlvr.callbacks import GracefulStop, MetricsWriter, PeriodicEval, Progress
     from rlvr.models import load_model
     from rlvr.models.tokenizer import check_text, is_char_tokenizer
@@ -144,6 +163,9 @@ def run_train(recipe: TrainRecipe) -> dict:
     if is_char_tokenizer(tokenizer):  # an unknown char would silently become <unk>
         for prompt in train_ds["prompt"][:1000]:
             check_text(prompt, what="task prompt")
+    from rlvr.prompts import apply_prompt_style
+
+    train_ds = apply_prompt_style(train_ds, recipe.task.prompt_style, recipe.task.system_prompt)
     funcs, weights = build_rewards(recipe.reward)
     args.reward_weights = weights
     peft_config = None
@@ -199,8 +221,10 @@ def run_train(recipe: TrainRecipe) -> dict:
         "initial_eval": evaluator.history[0] if evaluator.history else None,
         "final_eval": evaluator.last,
         "num_tokens": trainer.state.num_input_tokens_seen,
+        "world_size": trainer.accelerator.num_processes,
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    if trainer.is_world_process_zero():
+        (out / "summary.json").write_text(json.dumps(summary, indent=2))
     if stop.requested:
         raise RLVRError(f"interrupted at step {trainer.state.global_step}; resume with resume=true ({out})")
     return summary

@@ -34,7 +34,19 @@ class RLVRTrainer(GRPOTrainer):
         self._extra_rows = None
         self.current_rows: list[dict] = []
         super().__init__(*args, **kwargs)
+        self._check_whole_groups()
         self.explorer.setup(self)
+
+    def _check_whole_groups(self) -> None:
+        # TRL gathers rewards before computing advantages, but the hooks (select_groups, generate) see only this
+        # process's rows: with several processes every process must hold whole groups of num_generations rows.
+        a = self.args
+        rows = a.per_device_train_batch_size * a.steps_per_generation
+        if self.accelerator.num_processes > 1 and rows % self.num_generations:
+            raise RLVRError(
+                f"with {self.accelerator.num_processes} processes, per_device_train_batch_size * steps_per_generation "
+                f"({rows}) must be a multiple of num_generations ({self.num_generations}) so groups are not split"
+            )
 
     # -- rollout ------------------------------------------------------------------------------------
     def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations, has_tool_images=False):
