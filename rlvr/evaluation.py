@@ -90,6 +90,14 @@ def evaluate_samples(
     return out
 
 
+def _encode_prompt(tokenizer, prompt) -> list[int]:
+    """Token ids of a plain prompt, or of a chat prompt (list of messages) through the chat template, as TRL does."""
+    if isinstance(prompt, str):
+        return tokenizer(prompt)["input_ids"]
+    ids = tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=True)
+    return list(ids["input_ids"] if hasattr(ids, "keys") else ids)  # transformers 5 returns a BatchEncoding
+
+
 def evaluate(
     model,
     tokenizer,
@@ -107,13 +115,15 @@ def evaluate(
 ) -> dict:
     """Sample `n_samples` completions per row, verify them and aggregate (see `evaluate_samples`).
 
+    A row's `prompt` is a string or a list of chat messages (`rlvr.prompts`, applied with the chat template).
+
     `mean_length` is in characters; `generated_tokens` counts sampled tokens (EOS included), greedy ones too.
     """
     t0 = time.perf_counter()
     eos = tokenizer.eos_token_id
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
     kw = dict(max_new_tokens=max_new_tokens, eos_token_ids=eos, pad_token_id=pad, batch_size=batch_size)
-    prompts = [tokenizer(row["prompt"])["input_ids"] for row in dataset_rows]
+    prompts = [_encode_prompt(tokenizer, row["prompt"]) for row in dataset_rows]
     repeated = [p for p in prompts for _ in range(n_samples)]  # each prompt n times, consecutively
     gen = torch.Generator().manual_seed(seed)
     out = sample_in_batches(model, repeated, temperature=temperature, generator=gen, return_entropy=True, **kw)

@@ -127,7 +127,8 @@ class RewardSpec:
 @dataclass
 class EvalConfig:
     eval_set: str | None = None
-    """JSON-lines held-out set; default data/<task>_eval.jsonl (written by `rlvr data`)."""
+    """JSON-lines held-out set. Default: the task's eval split at the recipe's difficulty (for default difficulties
+    identical to the committed data/<task>_eval.jsonl)."""
     num_problems: int = 128
     n_samples: int = 16
     ks: list = field(default_factory=lambda: [1, 2, 4, 8, 16])

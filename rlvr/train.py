@@ -106,16 +106,18 @@ def make_evaluator(recipe, task, tokenizer, max_new_tokens: int):
     """evaluate(model) -> metrics on the first `eval.num_problems` problems of the held-out set."""
     from rlvr.evaluation import evaluate
     from rlvr.prompts import format_prompt
-    from rlvr.tasks import default_eval_path
     from rlvr.tasks.answer import extract_answer
     from rlvr.tasks.export import load_eval_set
 
-    path = Path(recipe.eval.eval_set) if recipe.eval.eval_set else default_eval_path(recipe.task.name)
-    if not path.is_file():
-        raise RLVRError(f"eval set '{path}' does not exist; write it with `rlvr data` or set eval.eval_set")
-    rows = list(load_eval_set(path))[: recipe.eval.num_problems]
-    if not rows:
-        raise RLVRError(f"eval set '{path}' is empty")
+    if recipe.eval.eval_set:
+        path = Path(recipe.eval.eval_set)
+        if not path.is_file():
+            raise RLVRError(f"eval set '{path}' does not exist; write it with `rlvr data` or set eval.eval_set")
+        rows = list(load_eval_set(path))[: recipe.eval.num_problems]
+        if not rows:
+            raise RLVRError(f"eval set '{path}' is empty")
+    else:  # the task's own eval split at the recipe's difficulty (= data/<task>_eval.jsonl at the default one)
+        rows = [task.item(i, "eval") for i in range(recipe.eval.num_problems)]
     style = recipe.task.prompt_style, recipe.task.system_prompt
     rows = [{**row, "prompt": format_prompt(row["prompt"], *style)} for row in rows]  # as in training
     ev = recipe.eval
@@ -231,11 +233,18 @@ def run_train(recipe: TrainRecipe) -> dict:
 
 
 def run_eval(target: str, overrides: list[str], out: str | None = None) -> dict:
-    """Evaluate a run directory (its final model and recipe) or a model directory / built-in name."""
+    """Evaluate a run directory, a warm-start recipe's checkpoint, or a model directory / built-in name."""
     from rlvr.models import load_model
 
     target_path = Path(target)
-    if (target_path / "config.yaml").is_file():
+    if target_path.suffix in (".yaml", ".yml") and target_path.is_file():  # a warm-start recipe: its checkpoint
+        from rlvr.config import build_dataclass, parse_overrides
+        from rlvr.recipe import TrainRecipe as _R
+        from rlvr.sft import ensure_warm_start
+
+        recipe = build_dataclass(_R, parse_overrides(overrides), "command line")
+        source = str(ensure_warm_start(str(target_path)))
+    elif (target_path / "config.yaml").is_file():
         recipe = load_recipe(target_path / "config.yaml", [*overrides, "resume=false", "overwrite=false"], "train")
         final = target_path / "final"
         source = str(final if final.is_dir() else (last_checkpoint(target_path) or resolve_model_source(recipe)))

@@ -99,8 +99,22 @@ class RLVRTrainer(GRPOTrainer):
         batch["advantages"] = self.explorer.shape_advantages(batch["advantages"], batch)  # (B,) or (B, T)
         if batch["completion_mask"].sum() != n_before or "tool_mask" in batch:
             batch["num_items_in_batch"] = self.count_loss_tokens(batch)
+        self._log_group_diversity(batch)
         self._flush_explorer_metrics("train")
         return batch
+
+    def _log_group_diversity(self, batch: dict) -> None:
+        """Distinct completions and final answers per group (/ G) of the rows trained on, for every module."""
+        from rlvr.tasks.answer import extract_answer
+
+        g = self.num_generations
+        ids = (batch["completion_ids"] * batch["completion_mask"]).tolist()  # (B, C), pads zeroed
+        texts = self.processing_class.batch_decode(ids, skip_special_tokens=True)
+        groups = range(0, len(texts), g)
+        comp = [len({tuple(x) for x in ids[i : i + g]}) / g for i in groups]
+        ans = [len({extract_answer(t) for t in texts[i : i + g]} - {None}) / g for i in groups]
+        self._metrics["train"]["diversity/distinct_completions"].append(sum(comp) / len(comp))
+        self._metrics["train"]["diversity/distinct_answers"].append(sum(ans) / len(ans))
 
     def generate_and_score(self, rows: list[dict]) -> dict:
         """TRL's generate+score+advantage step on `rows` (prompts repeated G times), plus local `rewards` (B,)."""

@@ -5,6 +5,7 @@ Recipes name a model in their `model:` block; `load_model` resolves it:
     model, tok = load_model("char-1m", seed=0)      # built-in: fresh random init, deterministic per seed
     model, tok = load_model("runs/x/final")         # local dir written by save_model / save_pretrained
     model, tok = load_model("Qwen/Qwen2.5-0.5B")    # hub id (needs internet or a warm HF cache)
+    model, tok = load_model("runs/lora/final")      # LoRA adapter dir: its base model with the adapter merged
 
 Built-ins are Llama decoders with tied embeddings over the char tokenizer (`rlvr.models.tokenizer`).
 Anything that cannot be resolved raises a one-line `RLVRError`, never a hub traceback.
@@ -104,6 +105,22 @@ def _from_pretrained(source: str, dtype, trust_remote_code: bool):
     return model, tokenizer
 
 
+def _from_adapter(source: str, dtype, trust_remote_code: bool):
+    """A LoRA run's `final/` (adapter + tokenizer): the base model it names, with the adapter merged in."""
+    from peft import AutoPeftModelForCausalLM
+
+    try:
+        model = AutoPeftModelForCausalLM.from_pretrained(source, dtype=dtype, trust_remote_code=trust_remote_code)
+        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError, KeyError) as exc:
+        msg = f"could not load adapter directory {source!r} or its base model: {_first_line(exc)}"
+        raise RLVRError(msg) from exc
+    model = model.merge_and_unload()  # a plain model: evaluation's decode loop needs no adapter indirection
+    _fix_tokenizer(tokenizer)
+    _wire_special_ids(model, tokenizer)
+    return model, tokenizer
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else ''}"
@@ -121,6 +138,8 @@ def load_model(name_or_path: str, *, dtype: str = "auto", seed: int = 0, trust_r
     if path.exists():
         if not path.is_dir():
             raise RLVRError(f"model path {str(path)!r} is a file; pass a directory written by save_pretrained")
+        if (path / "adapter_config.json").is_file() and not (path / "config.json").is_file():
+            return _from_adapter(str(path), torch_dtype, trust_remote_code)
         if not (path / "config.json").is_file():
             raise RLVRError(
                 f"model directory {str(path)!r} has no config.json; pass a directory written by "

@@ -1,0 +1,112 @@
+"""Step time of RLVRTrainer (exploration `none`) vs a plain trl.GRPOTrainer: the cost of rlvr's seam.
+
+    OMP_NUM_THREADS=1 python benchmarks/step_time.py [--model DIR] [--steps 30] [--rounds 2]
+
+Three trainers on the same model, GRPOConfig and seed: `vanilla` (trl.GRPOTrainer), `ours_trl` (RLVRTrainer with
+TRL's generation: the seam alone, target <= 1.05x vanilla) and `ours_fast` (RLVRTrainer with rlvr's KV-cache
+sampler). They run interleaved (A B C A B C ...) so load from other processes on a shared machine hits all three;
+each run's first `--warmup` steps are dropped and the median of TRL's logged `step_time` is reported, plus the share
+of the step spent generating (timed around `_generate_single_turn`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+import torch  # noqa: E402
+from common import char_model_dir, machine_info, median, write_results  # noqa: E402
+from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback  # noqa: E402
+from trl import GRPOConfig, GRPOTrainer  # noqa: E402
+
+from rlvr.tasks import build_task  # noqa: E402
+from rlvr.trainer import RLVRTrainer  # noqa: E402
+
+
+def digits(prompts, completions, **kwargs):
+    """Fraction of digits: varied rewards on a random model, so the loss and its backward are not trivially zero."""
+    return [sum(ch.isdigit() for ch in c) / max(len(c), 1) for c in completions]
+
+
+def timed(cls):
+    """`cls` with the wall time of every rollout recorded in `self.gen_seconds`."""
+
+    class Timed(cls):
+        gen_seconds: list
+
+        def _generate_single_turn(self, *args, **kwargs):
+            t0 = time.perf_counter()
+            out = super()._generate_single_turn(*args, **kwargs)
+            self.gen_seconds.append(time.perf_counter() - t0)
+            return out
+
+    return Timed
+
+
+def run(kind: str, model_dir: str, dataset, args: argparse.Namespace, out_dir: str) -> dict:
+    cfg = GRPOConfig(
+        output_dir=out_dir, use_cpu=True, bf16=False, report_to="none", disable_tqdm=True, save_strategy="no",
+        dataloader_num_workers=0, dataloader_pin_memory=False, gradient_checkpointing=False, logging_steps=1,
+        num_generations=8, per_device_train_batch_size=32, max_completion_length=48, learning_rate=1e-5,
+        max_steps=args.warmup + args.steps, seed=0,
+    )  # fmt: skip
+    extra = {} if kind == "vanilla" else {"sampler": kind.removeprefix("ours_")}
+    cls = timed(GRPOTrainer if kind == "vanilla" else RLVRTrainer)
+    trainer = cls(
+        model=AutoModelForCausalLM.from_pretrained(model_dir), reward_funcs=[digits], args=cfg,
+        train_dataset=dataset, processing_class=AutoTokenizer.from_pretrained(model_dir), **extra,
+    )  # fmt: skip
+    trainer.remove_callback(PrinterCallback)  # disable_tqdm adds it: one printed dict per step
+    trainer.gen_seconds = []
+    trainer.train()
+    steps = [h["step_time"] for h in trainer.state.log_history if "step_time" in h][args.warmup :]
+    gen = trainer.gen_seconds[args.warmup :]  # one rollout per step (steps_per_generation = 1)
+    return {"step_s": median(steps), "gen_s": median(gen), "gen_share": median(gen) / median(steps)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", help="model directory (default: a random char-1m saved to a temporary directory)")
+    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    info = machine_info(args.threads)
+    kinds = ["vanilla", "ours_trl", "ours_fast"]
+    per_run = {k: [] for k in kinds}
+    with tempfile.TemporaryDirectory() as tmp:
+        model_dir = args.model or char_model_dir("char-1m", f"{tmp}/model")
+        dataset = build_task("addition", min_digits=3, max_digits=3).dataset("train", 2000)
+        for r in range(args.rounds):
+            for k in kinds:
+                res = run(k, model_dir, dataset, args, f"{tmp}/{k}")
+                per_run[k].append(res)
+                print(f"round {r} {k:10s} step {res['step_s'] * 1e3:7.1f} ms  generation {res['gen_share']:.0%}")
+    summary = {k: {m: median([x[m] for x in v]) for m in ("step_s", "gen_s", "gen_share")} for k, v in per_run.items()}
+    ratios = {
+        "ours_trl/vanilla": summary["ours_trl"]["step_s"] / summary["vanilla"]["step_s"],
+        "ours_fast/vanilla": summary["ours_fast"]["step_s"] / summary["vanilla"]["step_s"],
+    }
+    print(f"\nmedian over {args.rounds} rounds x {args.steps} steps (load at start {info['load_avg_1_5_15']})")
+    for k, v in summary.items():
+        gen = f"generation {v['gen_s'] * 1e3:7.1f} ms ({v['gen_share']:.0%})"
+        print(f"  {k:10s} {v['step_s'] * 1e3:7.1f} ms/step   {gen}")
+    for name, value in ratios.items():
+        print(f"  {name:18s} {value:.3f}")
+    verdict = "met" if ratios["ours_trl/vanilla"] <= 1.05 else "MISSED"
+    print(f"  seam overhead target ours_trl/vanilla <= 1.05: {verdict}")
+    info["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    payload = {"machine": info, "args": vars(args), "summary": summary, "ratios": ratios, "runs": per_run}
+    write_results("step_time", payload, args.out)
+
+
+if __name__ == "__main__":
+    main()
