@@ -1,12 +1,13 @@
 """Step time of RLVRTrainer (exploration `none`) vs a plain trl.GRPOTrainer: the cost of rlvr's seam.
 
-    OMP_NUM_THREADS=1 python benchmarks/step_time.py [--model DIR] [--steps 30] [--rounds 2]
+    OMP_NUM_THREADS=1 python benchmarks/step_time.py [--model DIR] [--steps 15] [--rounds 5]
 
 Three trainers on the same model, GRPOConfig and seed: `vanilla` (trl.GRPOTrainer), `ours_trl` (RLVRTrainer with
 TRL's generation: the seam alone, target <= 1.05x vanilla) and `ours_fast` (RLVRTrainer with rlvr's KV-cache
-sampler). They run interleaved (A B C A B C ...) so load from other processes on a shared machine hits all three;
-each run's first `--warmup` steps are dropped and the median of TRL's logged `step_time` is reported, plus the share
-of the step spent generating (timed around `_generate_single_turn`).
+sampler). They run interleaved, in alternating order (A B C C B A A B C ...), so load from other processes on a
+shared machine hits all three; each run's first `--warmup` steps are dropped and the median of TRL's logged
+`step_time` is kept, plus the share of the step spent generating (timed around `_generate_single_turn`). Ratios are
+the median over rounds of the per-round ratio (paired runs, minutes apart at most): slow load drifts cancel.
 """
 
 from __future__ import annotations
@@ -72,9 +73,9 @@ def run(kind: str, model_dir: str, dataset, args: argparse.Namespace, out_dir: s
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", help="model directory (default: a random char-1m saved to a temporary directory)")
-    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--steps", type=int, default=15)
     ap.add_argument("--warmup", type=int, default=3)
-    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out")
     args = ap.parse_args()
@@ -86,15 +87,16 @@ def main() -> None:
         model_dir = args.model or char_model_dir("char-1m", f"{tmp}/model")
         dataset = build_task("addition", min_digits=3, max_digits=3).dataset("train", 2000)
         for r in range(args.rounds):
-            for k in kinds:
+            for k in kinds if r % 2 == 0 else kinds[::-1]:
                 res = run(k, model_dir, dataset, args, f"{tmp}/{k}")
                 per_run[k].append(res)
                 print(f"round {r} {k:10s} step {res['step_s'] * 1e3:7.1f} ms  generation {res['gen_share']:.0%}")
     summary = {k: {m: median([x[m] for x in v]) for m in ("step_s", "gen_s", "gen_share")} for k, v in per_run.items()}
-    ratios = {
-        "ours_trl/vanilla": summary["ours_trl"]["step_s"] / summary["vanilla"]["step_s"],
-        "ours_fast/vanilla": summary["ours_fast"]["step_s"] / summary["vanilla"]["step_s"],
-    }
+
+    def paired(k: str) -> float:
+        return median([a["step_s"] / b["step_s"] for a, b in zip(per_run[k], per_run["vanilla"])])
+
+    ratios = {"ours_trl/vanilla": paired("ours_trl"), "ours_fast/vanilla": paired("ours_fast")}
     print(f"\nmedian over {args.rounds} rounds x {args.steps} steps (load at start {info['load_avg_1_5_15']})")
     for k, v in summary.items():
         gen = f"generation {v['gen_s'] * 1e3:7.1f} ms ({v['gen_share']:.0%})"

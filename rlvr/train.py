@@ -73,20 +73,24 @@ def resolve_model_source(recipe) -> str:
     return recipe.model.name
 
 
+def precision_args(dtype: str) -> dict:
+    """GRPOConfig device/precision keys for `model.dtype`: CPU without autocast, else bf16/fp16 as the weights."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return dict(use_cpu=True, bf16=False)
+    bf16 = dtype == "bfloat16" or (dtype == "auto" and torch.cuda.is_bf16_supported())
+    return dict(bf16=bf16, fp16=dtype == "float16")
+
+
 def grpo_args(recipe: TrainRecipe, explorer, out: Path):
     """GRPOConfig from rlvr's CPU-friendly defaults < the recipe's `train:` < the exploration module."""
-    import torch
     from trl import GRPOConfig
 
     args = dict(CPU_DEFAULTS)
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # DDP: every parameter gets a gradient; skip the extra graph walk
         args.update(ddp_find_unused_parameters=False)
-    if not torch.cuda.is_available():
-        args.update(use_cpu=True, bf16=False)
-    else:  # mixed precision follows model.dtype unless train: sets bf16/fp16 itself
-        dtype = recipe.model.dtype
-        bf16 = dtype == "bfloat16" or (dtype == "auto" and torch.cuda.is_bf16_supported())
-        args.update(bf16=bf16, fp16=dtype == "float16")
+    args.update(precision_args(recipe.model.dtype))  # the recipe's train: bf16/fp16 still win below
     args.update(recipe.train)
     for key, value in explorer.grpo_overrides().items():
         if key in recipe.train and recipe.train[key] != value:
