@@ -171,6 +171,8 @@ def run_train(recipe: TrainRecipe) -> dict:
             check_text(prompt, what="task prompt")
     from rlvr.prompts import apply_prompt_style
 
+    if recipe.task.prompt_style == "chat" and not getattr(tokenizer, "chat_template", None):
+        raise RLVRError(f"task.prompt_style=chat needs a tokenizer with a chat template; '{source}' has none")
     train_ds = apply_prompt_style(train_ds, recipe.task.prompt_style, recipe.task.system_prompt)
     funcs, weights = build_rewards(recipe.reward)
     args.reward_weights = weights

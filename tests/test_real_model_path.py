@@ -129,3 +129,10 @@ def test_hub_model_offline_is_one_line_error(tmp_path, capsys, monkeypatch):
     assert main(["train", str(RECIPE), *tiny_overrides(tmp_path / "run")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "Qwen/Qwen2.5-0.5B-Instruct" in err and "offline" in err
+
+
+def test_chat_prompts_need_a_chat_template(tmp_path, capsys):
+    args = ["train", str(RECIPE), "model.name=char-0.2m", "model.peft=null", *tiny_overrides(tmp_path / "run")]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "chat template" in err and "char-0.2m" in err
