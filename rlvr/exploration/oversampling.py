@@ -19,6 +19,7 @@ Logged: `explore/frac_zero_std_before` / `_after` (groups), `rounds`, `generated
 from __future__ import annotations
 
 import random
+import statistics
 from dataclasses import dataclass
 
 import torch
@@ -52,9 +53,9 @@ def max_variance_subset(rewards: list[float], g: int) -> list[int]:
     """Indices of the size-g subset with the largest reward variance (top-a plus bottom-(g-a))."""
     order = sorted(range(len(rewards)), key=lambda i: (-rewards[i], i))
     best, best_var = order[:g], -1.0
-    for a in range(g + 1):
+    for a in range(g, -1, -1):  # a = g first, so ties keep the earliest draws
         idx = order[:a] + order[len(order) - (g - a) :]
-        var = torch.tensor([rewards[i] for i in idx]).var(unbiased=False).item()
+        var = statistics.pvariance([float(rewards[i]) for i in idx]) if idx else 0.0
         if var > best_var + 1e-12:
             best, best_var = idx, var
     return sorted(best)
