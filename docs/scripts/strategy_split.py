@@ -31,8 +31,8 @@ def main() -> None:
     out = sample(model, ids, max_new_tokens=48, eos_token_ids=[tok.eos_token_id], pad_token_id=tok.pad_token_id,
                  generator=torch.Generator().manual_seed(args.seed))  # fmt: skip
     texts = tok.batch_decode(out.completion_ids, skip_special_tokens=True)
-    scored = [(t.startswith("#"), task.verify(t, rows[i // args.samples]["answer"], rows[i // args.samples]["metadata"]))
-              for i, t in enumerate(texts)]  # fmt: skip
+    owners = [rows[i // args.samples] for i in range(len(texts))]
+    scored = [(t.startswith("#"), task.verify(t, r["answer"], r["metadata"])) for t, r in zip(texts, owners)]
     for name, want in (("direct answer", True), ("chain of thought", False)):
         acc = [c for d, c in scored if d == want]
         print(f"{name:17s} share {len(acc) / len(scored):.3f}  accuracy {sum(acc) / max(len(acc), 1):.3f}")

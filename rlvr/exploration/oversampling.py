@@ -22,8 +22,6 @@ import random
 import statistics
 from dataclasses import dataclass
 
-import torch
-
 from rlvr import batch as B
 from rlvr.errors import ConfigError
 from rlvr.exploration.base import Explorer
