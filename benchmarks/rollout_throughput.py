@@ -24,8 +24,14 @@ from rlvr.sampling import hf_generate, sample
 def build_model(hidden: int, layers: int, vocab: int) -> transformers.LlamaForCausalLM:
     torch.manual_seed(0)
     cfg = transformers.LlamaConfig(
-        vocab_size=vocab, hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
-        num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=512, tie_word_embeddings=True,
+        vocab_size=vocab,
+        hidden_size=hidden,
+        intermediate_size=2 * hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        max_position_embeddings=512,
+        tie_word_embeddings=True,
     )
     return transformers.LlamaForCausalLM(cfg).eval()
 
@@ -62,8 +68,9 @@ def main() -> None:
     n_params = sum(p.numel() for p in model.parameters())
     g = torch.Generator().manual_seed(0)
     # EOS = an arbitrary mid-vocab id: a random model emits it ~1/vocab of the time, so most rows run long.
-    kw = dict(max_new_tokens=args.new_tokens, eos_token_ids=args.vocab // 2, pad_token_id=0,
-              temperature=args.temperature)
+    kw = dict(
+        max_new_tokens=args.new_tokens, eos_token_ids=args.vocab // 2, pad_token_id=0, temperature=args.temperature
+    )
     rows = []
     print(f"model: {n_params / 1e6:.2f}M params, threads={args.threads}")
     print(f"{'batch':>6} {'ours tok/s':>11} {'hf tok/s':>10} {'ratio':>6} {'ours ms/step':>13} {'hf ms/step':>11}")
@@ -72,17 +79,31 @@ def main() -> None:
         prompts = [torch.randint(1, args.vocab, (n,), generator=g).tolist() for n in lens]
         t_ours, n_ours = time_fn(sample, model, prompts, args.repeats, **kw)
         t_hf, n_hf = time_fn(hf_generate, model, prompts, args.repeats, **kw)
-        r = {"batch_size": bs, "ours_tok_s": n_ours / t_ours, "hf_tok_s": n_hf / t_hf, "ours_s": t_ours,
-             "hf_s": t_hf, "ours_tokens": n_ours, "hf_tokens": n_hf}
+        r = {
+            "batch_size": bs,
+            "ours_tok_s": n_ours / t_ours,
+            "hf_tok_s": n_hf / t_hf,
+            "ours_s": t_ours,
+            "hf_s": t_hf,
+            "ours_tokens": n_ours,
+            "hf_tokens": n_hf,
+        }
         r["ratio"] = r["ours_tok_s"] / r["hf_tok_s"]
         rows.append(r)
         steps = args.new_tokens
-        print(f"{bs:>6} {r['ours_tok_s']:>11.0f} {r['hf_tok_s']:>10.0f} {r['ratio']:>6.2f} "
-              f"{1e3 * t_ours / steps:>13.2f} {1e3 * t_hf / steps:>11.2f}")
+        print(
+            f"{bs:>6} {r['ours_tok_s']:>11.0f} {r['hf_tok_s']:>10.0f} {r['ratio']:>6.2f} "
+            f"{1e3 * t_ours / steps:>13.2f} {1e3 * t_hf / steps:>11.2f}"
+        )
     info = {
-        "cpu_count": os.cpu_count(), "torch": torch.__version__, "transformers": transformers.__version__,
-        "threads": args.threads, "platform": platform.platform(), "processor": platform.processor(),
-        "params": n_params, "args": vars(args),
+        "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "threads": args.threads,
+        "platform": platform.platform(),
+        "processor": platform.processor(),
+        "params": n_params,
+        "args": vars(args),
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"machine": info, "results": rows}, indent=2))
