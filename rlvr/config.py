@@ -138,6 +138,9 @@ def build_dataclass(cls: type, data: dict | None, where: str, prefix: str = "") 
             kwargs[key] = build_dataclass(tp, value, where, f"{prefix}{key}.")
         else:
             kwargs[key] = check_value(f"{prefix}{key}", value, tp, where)
+    for key in names:  # absent component blocks still get their component's default settings
+        if key not in kwargs and hasattr(hints[key], "from_block"):
+            kwargs[key] = hints[key].from_block({}, where, f"{prefix}{key}.")
     try:
         obj = cls(**kwargs)
     except (TypeError, ValueError) as exc:

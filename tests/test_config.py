@@ -219,3 +219,15 @@ def test_dump_yaml_round_trips(tiny_recipe, tmp_path):
     assert data["reward"][1] == {"name": "format", "weight": 0.1, "kwargs": {}}
     again = write(tmp_path, text, "dumped.yaml")
     assert dump_yaml(load_recipe(again)) == text
+
+
+def test_recipe_without_component_blocks_gets_their_defaults(tmp_path):
+    from rlvr.config import dump_yaml
+    from rlvr.recipe import load_recipe
+
+    path = tmp_path / "minimal.yaml"
+    path.write_text("train: {max_steps: 2}\n")
+    recipe = load_recipe(path)
+    assert recipe.exploration.name == "none" and recipe.exploration.config is not None
+    assert recipe.task.name == "addition" and recipe.task.config.min_digits == 3
+    assert "exploration:\n  name: none" in dump_yaml(recipe)

@@ -276,3 +276,19 @@ def test_run_train_raises_rlvr_error_for_the_library_api(env, tmp_path):
     (tmp_path / "out" / "keep").write_text("x")
     with pytest.raises(RLVRError, match="resume=true"):
         run_train(r)
+
+
+def test_report_to_tensorboard_writes_events(tmp_path, monkeypatch):
+    pytest.importorskip("tensorboard")
+    from rlvr.recipe import load_recipe
+    from rlvr.train import run_train
+
+    monkeypatch.setenv("RLVR_CACHE", str(tmp_path / "cache"))
+    path = tmp_path / "tb.yaml"
+    path.write_text(
+        "model: {name: char-0.2m}\ntask: {name: addition, train_size: 64}\n"
+        "train: {max_steps: 1, num_generations: 4, per_device_train_batch_size: 8, max_completion_length: 8,"
+        " logging_steps: 1, report_to: tensorboard}\neval: {num_problems: 2, n_samples: 2, ks: [1, 2]}\n"
+    )
+    run_train(load_recipe(path, [f"output_dir={tmp_path / 'run'}", "threads=1"]))
+    assert list((tmp_path / "run").rglob("events.out.tfevents*"))
