@@ -99,3 +99,15 @@ def test_lp_reg_term_needs_more_than_one_selected_token():
     assert n_neg == 3 and not sel.any() and term.abs().sum() == 0  # n_sel = max(1, 0) = 1: no step (authors' rule)
     pos = lp_reg_term(logps, logps, proxy, torch.tensor([1.0]), torch.ones(1, 3), 1.0, 1.0, 0.2, 0.2)
     assert pos[2] == 0 and not pos[1].any()  # positive advantages are never regularised
+
+
+def test_dynamic_sampling_refuses_two_processes_with_one_line():
+    from types import SimpleNamespace
+
+    from rlvr.errors import RLVRError
+
+    fake = SimpleNamespace(accelerator=SimpleNamespace(num_processes=2), num_generations=8)
+    with pytest.raises(RLVRError, match="single-process") as err:
+        Oversampling(Oversampling.config_cls()).setup(fake)
+    assert "\n" not in str(err.value)
+    Oversampling(Oversampling.config_cls(dynamic_sampling=False)).setup(fake)  # completion oversampling is local
