@@ -67,9 +67,14 @@ def prepare_output_dir(recipe: TrainRecipe) -> Path:
 def resolve_model_source(recipe) -> str:
     """The directory or name to load: the warm-start checkpoint (built if absent) or `model.name`."""
     if recipe.model.warm_start:
+        import torch
+        from accelerate import PartialState
+
         from rlvr.sft import ensure_warm_start
 
-        return str(ensure_warm_start(recipe.model.warm_start))
+        # Under `accelerate launch` only the main process builds a missing warm start; the others then reuse it.
+        with PartialState(cpu=not torch.cuda.is_available()).main_process_first():
+            return str(ensure_warm_start(recipe.model.warm_start))
     return recipe.model.name
 
 
