@@ -21,7 +21,7 @@ import shutil
 import time
 from pathlib import Path
 
-from rlvr.config import dump_yaml
+from rlvr.config import dump_yaml, to_dict
 from rlvr.errors import RLVRError
 from rlvr.recipe import SFTRecipe, load_recipe
 from rlvr.threads import apply_thread_policy
@@ -34,7 +34,8 @@ def cache_root() -> Path:
 def checkpoint_dir(recipe: SFTRecipe) -> Path:
     if recipe.output_dir:
         return Path(recipe.output_dir)
-    digest = hashlib.sha256(dump_yaml(recipe).encode()).hexdigest()[:12]
+    key = {k: v for k, v in to_dict(recipe).items() if k not in ("threads", "output_dir")}  # not what is learned
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
     return cache_root() / f"{Path(getattr(recipe, 'source', 'sft')).stem}-{digest}"
 
 

@@ -64,3 +64,8 @@ def test_short_sft_loss_falls_and_cache_is_reused(tmp_path, monkeypatch):
 def test_ensure_warm_start_errors_on_a_missing_recipe():
     with pytest.raises(RLVRError, match="not a recipe file"):
         ensure_warm_start("recipes/does_not_exist.yaml")
+
+
+def test_cache_key_ignores_threads():
+    base = checkpoint_dir(load_recipe(RECIPES / "sft_addition.yaml", []))
+    assert checkpoint_dir(load_recipe(RECIPES / "sft_addition.yaml", ["threads=2"])) == base
