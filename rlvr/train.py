@@ -248,23 +248,19 @@ def run_eval(target: str, overrides: list[str], out: str | None = None) -> dict:
     from rlvr.models import load_model
 
     target_path = Path(target)
-    if target_path.suffix in (".yaml", ".yml") and target_path.is_file():  # a warm-start recipe: its checkpoint
-        from rlvr.config import build_dataclass, parse_overrides
-        from rlvr.recipe import TrainRecipe as _R
-        from rlvr.sft import ensure_warm_start
-
-        recipe = build_dataclass(_R, parse_overrides(overrides), "command line")
-        source = str(ensure_warm_start(str(target_path)))
-    elif (target_path / "config.yaml").is_file():
+    if (target_path / "config.yaml").is_file():  # a run directory: its recipe and final model
         recipe = load_recipe(target_path / "config.yaml", [*overrides, "resume=false", "overwrite=false"], "train")
         final = target_path / "final"
         source = str(final if final.is_dir() else (last_checkpoint(target_path) or resolve_model_source(recipe)))
-    else:
+    else:  # default recipe plus overrides (task.name=..., eval.*), for a warm-start recipe or a model
         from rlvr.config import build_dataclass, parse_overrides
-        from rlvr.recipe import TrainRecipe as _R  # defaults, then overrides (task.name=..., eval.*)
 
-        recipe = build_dataclass(_R, parse_overrides(overrides), "command line")
+        recipe = build_dataclass(TrainRecipe, parse_overrides(overrides), "command line")
         source = target
+        if target_path.suffix in (".yaml", ".yml") and target_path.is_file():  # a warm-start recipe's checkpoint
+            from rlvr.sft import ensure_warm_start
+
+            source = str(ensure_warm_start(str(target_path)))
     apply_thread_policy(recipe.threads)
     model, tokenizer = load_model(source, dtype=recipe.model.dtype, seed=recipe.seed)
     task = recipe.task.build()
