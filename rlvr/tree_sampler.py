@@ -21,14 +21,10 @@ from dataclasses import dataclass, field
 
 import torch
 
+from rlvr.decoding import Decoder
 from rlvr.sampling import (
-    FAST_MODEL_TYPES,
     _eval_mode,
-    _hf_decode_step,
     _left_pad,
-    _llama_decode_step,
-    _make_cache,
-    _PreallocLayer,
     sample,
 )
 
@@ -160,13 +156,8 @@ def tree_sample(
         full_mask = torch.ones((n, P + max_new_tokens), dtype=torch.long, device=ids.device)  # (n, P+N)
         full_mask[:, :P] = mask
         plen = mask.sum(1)  # (n,) positions count real tokens only, as in rlvr.sampling
-        cache = _make_cache(model, P + max_new_tokens)
-        fast = getattr(model.config, "model_type", None) in FAST_MODEL_TYPES and all(
-            isinstance(layer, _PreallocLayer) for layer in cache.layers
-        )
-        pos = (mask.cumsum(-1) - 1).clamp_min(0)  # (n, P)
-        kw = dict(attention_mask=mask, position_ids=pos, past_key_values=cache, use_cache=True, logits_to_keep=1)
-        logits = model(input_ids=ids, **kw).logits[:, -1, :]  # (n, V) prefill of the roots
+        dec = Decoder(model, P + max_new_tokens)
+        logits = dec.prefill(ids, mask)  # (n, V) prefill of the roots
         br = [Branch(i, None, 0) for i in range(n)]
         rows = list(range(n))  # branch id of each cache row
         counts = [1] * n  # non-pruned branches per prompt; pruning frees capacity, as in the authors' code
@@ -197,11 +188,10 @@ def tree_sample(
             if t == max_new_tokens - 1 or not rows:
                 break
             if index != list(range(len(tok))):
-                cache.batch_select_indices(torch.tensor(index, device=ids.device))  # repeated index = forked row
+                dec.select(torch.tensor(index, device=ids.device))  # a repeated index = a forked row
             prow = torch.tensor([br[b].prompt for b in rows], device=ids.device)  # (b,)
             nxt = torch.tensor([br[b].tokens[-1] for b in rows], device=ids.device)  # (b,)
-            step = _llama_decode_step if fast else _hf_decode_step
-            logits = step(model, nxt, full_mask[prow, : P + t + 1], (plen[prow] + t)[:, None], cache)  # (b, V)
+            logits = dec.step(nxt, full_mask[prow, : P + t + 1], plen[prow] + t)  # (b, V)
     st.update(tree_phase_len=tree_len, prompts=n, n_tree=n_tree)
     return _assemble(model, prompt_ids, br, n_tree, fill, max_new_tokens, eos, pad_token_id, temperature, generator, st)
 

@@ -1,0 +1,109 @@
+"""`rlvr.decoding`: the lean one-token step equals the HF forward; the deduplicated prefill equals the plain one."""
+
+import pytest
+import torch
+import transformers
+
+from rlvr.decoding import Decoder
+from rlvr.sampling import _left_pad, hf_generate, sample
+
+V, PAD = 100, 0
+
+
+def _llama(**over):
+    torch.manual_seed(0)
+    kw = dict(vocab_size=V, hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4)
+    kw.update(num_key_value_heads=2, max_position_embeddings=128, initializer_range=0.3, **over)
+    return transformers.LlamaForCausalLM(transformers.LlamaConfig(**kw)).eval()
+
+
+def _qwen2():
+    torch.manual_seed(0)
+    cfg = transformers.Qwen2Config(
+        vocab_size=V, hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=1, max_position_embeddings=128, initializer_range=0.3, tie_word_embeddings=False,
+    )  # fmt: skip
+    model = transformers.Qwen2ForCausalLM(cfg).eval()
+    with torch.no_grad():  # q/k/v biases are zero at init: make them count
+        for layer in model.model.layers:
+            for proj in (layer.self_attn.q_proj, layer.self_attn.k_proj, layer.self_attn.v_proj):
+                proj.bias.normal_(0, 0.3)
+    return model
+
+
+PROMPTS = [[5, 6, 7, 8, 9], [11, 12], [20, 21, 22], [5, 6, 7, 8, 9], [11, 12], [30]]
+
+
+def _hf_step_logits(model, ids, mask, tokens):
+    """Reference: the full HF forward over prompt + fed tokens, logits at each fed position."""
+    seq = torch.cat([ids, tokens], 1)  # (B, P+T)
+    full = torch.cat([mask, torch.ones_like(tokens)], 1)  # (B, P+T)
+    pos = (full.cumsum(-1) - 1).clamp_min(0)
+    return model(input_ids=seq, attention_mask=full, position_ids=pos).logits[:, ids.shape[1] - 1 :]  # (B, T+1, V)
+
+
+@pytest.mark.parametrize("build", [_llama, _qwen2, lambda: _llama(attention_bias=True, mlp_bias=True)])
+def test_lean_steps_equal_the_hf_forward(build):
+    model = build()
+    ids, mask = _left_pad(PROMPTS, PAD, "cpu")
+    tokens = torch.randint(3, V, (len(PROMPTS), 5), generator=torch.Generator().manual_seed(0))  # (B, 5)
+    with torch.inference_mode():
+        ref = _hf_step_logits(model, ids, mask, tokens)
+        dec = Decoder(model, ids.shape[1] + 5)
+        assert dec.lean is not None
+        got = [dec.prefill(ids, mask)]
+        full = torch.cat([mask, torch.ones_like(tokens)], 1)
+        for t in range(tokens.shape[1]):
+            got.append(dec.step(tokens[:, t], full[:, : ids.shape[1] + t + 1], mask.sum(1) + t))
+    torch.testing.assert_close(torch.stack(got, 1), ref, atol=2e-5, rtol=1e-5)
+
+
+def test_select_drops_and_duplicates_rows():
+    model = _llama()
+    ids, mask = _left_pad(PROMPTS, PAD, "cpu")
+    keep = torch.tensor([2, 2, 0])
+    with torch.inference_mode():
+        dec = Decoder(model, ids.shape[1] + 1)
+        dec.prefill(ids, mask)
+        dec.select(keep)
+        tok = torch.tensor([40, 41, 42])
+        got = dec.step(tok, torch.cat([mask[keep], torch.ones(3, 1, dtype=torch.long)], 1), mask[keep].sum(1))
+        ref = _hf_step_logits(model, ids[keep], mask[keep], tok[:, None])[:, -1]
+    torch.testing.assert_close(got, ref, atol=2e-5, rtol=1e-5)
+
+
+def test_prefill_runs_each_distinct_prompt_once():
+    model = _llama()
+    ids, mask = _left_pad(PROMPTS, PAD, "cpu")
+    seen = []
+    hook = model.model.register_forward_pre_hook(
+        lambda mod, args, kw: seen.append(kw["input_ids"].shape[0]), with_kwargs=True
+    )
+    try:
+        with torch.inference_mode():
+            logits = Decoder(model, ids.shape[1] + 1).prefill(ids, mask)
+            ref = model(input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp_min(0)).logits
+    finally:
+        hook.remove()
+    assert seen[0] == 4  # 6 prompts, 4 distinct
+    torch.testing.assert_close(logits, ref[:, -1], atol=2e-5, rtol=1e-5)
+
+
+def test_same_ids_different_padding_are_distinct_prompts():
+    # [0, 5] (a real pad-id token) and [5] left-padded to [0, 5] share ids but not masks.
+    model = _llama()
+    kw = dict(max_new_tokens=6, eos_token_ids=1, pad_token_id=PAD, greedy=True)
+    prompts = [[PAD, 5], [5], [PAD, 5], [5]]
+    assert sample(model, prompts, **kw).completion_ids == hf_generate(model, prompts, **kw).completion_ids
+
+
+def test_models_outside_the_lean_layout_use_their_hf_forward():
+    from peft import LoraConfig, get_peft_model
+
+    sliding = transformers.Qwen2Config(vocab_size=V, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                                       num_attention_heads=2, use_sliding_window=True, sliding_window=8)  # fmt: skip
+    gpt2 = transformers.GPT2Config(vocab_size=V, n_embd=32, n_layer=1, n_head=2, n_positions=64)
+    lora = get_peft_model(_llama(), LoraConfig(r=2, target_modules=["q_proj", "v_proj"]))
+    models = [transformers.Qwen2ForCausalLM(sliding), transformers.GPT2LMHeadModel(gpt2), lora]
+    assert [Decoder(m, 16).lean for m in models] == [None, None, None]
+    assert Decoder(_llama(rope_parameters={"rope_type": "dynamic", "factor": 2.0, "rope_theta": 1e4}), 16).lean is None
