@@ -231,7 +231,7 @@ def run_train(recipe: TrainRecipe) -> dict:
         "train_seconds": round(seconds, 2),
         "threads": threads,
         "interrupted": stop.requested,
-        "initial_eval": evaluator.history[0] if evaluator.history else None,
+        "initial_eval": _initial_eval(evaluator.history, out / "metrics.jsonl"),
         "final_eval": evaluator.last,
         "num_tokens": trainer.state.num_input_tokens_seen,
         "world_size": trainer.accelerator.num_processes,
@@ -241,6 +241,18 @@ def run_train(recipe: TrainRecipe) -> dict:
     if stop.requested:
         raise RLVRError(f"interrupted at step {trainer.state.global_step}; resume with resume=true ({out})")
     return summary
+
+
+def _initial_eval(history: list[dict], metrics_path: Path) -> dict | None:
+    """The step-0 evaluation: this process's, or after a resume the one logged by the run that started at 0."""
+    if history and history[0]["step"] == 0:
+        return history[0]
+    if metrics_path.is_file():
+        for line in metrics_path.read_text().splitlines():
+            row = json.loads(line)
+            if row.get("step") == 0 and any(k.startswith("eval/") for k in row):
+                return {"step": 0, **{k[5:]: v for k, v in row.items() if k.startswith("eval/")}}
+    return history[0] if history else None
 
 
 def run_eval(target: str, overrides: list[str], out: str | None = None) -> dict:

@@ -184,6 +184,8 @@ def test_resume_continues_from_the_last_checkpoint(run2, tmp_path):
 
     summary = json.loads((run / "summary.json").read_text())
     assert summary["steps"] == 4
+    before = json.loads((out / "summary.json").read_text())["initial_eval"]
+    assert summary["initial_eval"] == before and before["step"] == 0  # the step-0 eval, not the resumed run's first
     rows = read_metrics(run)
     assert rows[: len(first)] == first  # appended, not rewritten
     new = rows[len(first) :]
