@@ -75,6 +75,36 @@ def measure(model, prompts: list[list[int]], rounds: int, kw: dict) -> dict:
     }
 
 
+def profile_sampler(model, prompts: list[list[int]], kw: dict, calls: int = 3) -> None:
+    """Torch profile of `sample` on `prompts`: the top ops, and prefill vs decode-step time per call."""
+    from torch.profiler import profile, record_function
+
+    from rlvr.decoding import Decoder
+
+    prefill, step = Decoder.prefill, Decoder.step
+
+    def labelled(fn, label):
+        def wrapper(*a, **k):
+            with record_function(label):
+                return fn(*a, **k)
+
+        return wrapper
+
+    Decoder.prefill, Decoder.step = labelled(prefill, "rlvr.prefill"), labelled(step, "rlvr.step")
+    try:
+        with profile() as prof:
+            for r in range(calls):
+                sample(model, prompts, generator=torch.Generator().manual_seed(r), **kw)
+    finally:
+        Decoder.prefill, Decoder.step = prefill, step
+    events = prof.key_averages()
+    print(events.table(sort_by="self_cpu_time_total", row_limit=12))
+    total = sum(e.self_cpu_time_total for e in events) / calls / 1e3
+    spans = {e.key: e.cpu_time_total / calls / 1e3 for e in events if e.key.startswith("rlvr.")}
+    print(f"per call (profiled): {total:.1f} ms, prefill {spans.get('rlvr.prefill', 0):.1f} ms, "
+          f"decode steps {spans.get('rlvr.step', 0):.1f} ms")  # fmt: skip
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", help="a model dir or built-in name (default: a random Llama, --hidden/--layers)")
@@ -89,6 +119,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=None, help="JSON path (default benchmarks/results/rollout_throughput.json)")
+    ap.add_argument("--profile", action="store_true", help="print a torch profile of our sampler, largest batch")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -115,6 +146,8 @@ def main() -> None:
         rows.append(r)
         print(f"{r['batch_size']:>6} {r['ours_tok_s']:>11.0f} {r['hf_tok_s']:>10.0f} {r['ratio']:>6.2f} "
               f"{r['ratio_min']:>5.2f} {r['tokens_per_row']:>11.1f}")  # fmt: skip
+    if args.profile:
+        profile_sampler(model, prompts, kw)
     info = {**machine_info(args.threads), "params": n_params, "args": vars(args)}
     write_results("rollout_throughput", {"machine": info, "results": rows}, args.out)
 

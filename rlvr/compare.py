@@ -131,6 +131,20 @@ class RunProgress:
         self.say(None, label, seed, f"FAILED: {last}", "red")
 
 
+def _build_warm_starts(pending: list[tuple[Entry, int]], overrides: list[str]) -> None:
+    """Build every warm start the pending runs need, once each, before the runs start."""
+    from rlvr.recipe import load_recipe
+    from rlvr.sft import ensure_warm_start
+
+    needed = []
+    for entry, seed in pending:
+        recipe = load_recipe(entry.recipe, [*overrides, *entry.overrides, f"seed={seed}"], "train")
+        if recipe.model.warm_start and recipe.model.warm_start not in needed:
+            needed.append(recipe.model.warm_start)
+    for path in needed:
+        ensure_warm_start(path)
+
+
 def run_comparison(comp: Comparison, out: str | Path) -> list[str]:
     """Train the missing runs, then write the report; returns the names of the runs that failed."""
     from rlvr.report import write_report
@@ -164,7 +178,8 @@ def run_comparison(comp: Comparison, out: str | Path) -> list[str]:
         progress.end(entry.label, seed, time.perf_counter() - start)
 
     jobs = [(k, *run, st) for k, (run, st) in enumerate(zip(runs, states), 1)]
-    if comp.jobs > 1:
+    if comp.jobs > 1:  # parallel runs would each build (and race on) a missing warm start
+        _build_warm_starts([(e, s) for (e, s, _), st in zip(runs, states) if st != "done"], comp.overrides)
         with ThreadPoolExecutor(max_workers=comp.jobs) as pool:
             list(pool.map(lambda a: one(*a), jobs))
     else:

@@ -76,7 +76,7 @@ def run_sft(recipe: SFTRecipe, force: bool = False) -> Path:
 
     model, tokenizer = load_model(recipe.model.name, dtype=recipe.model.dtype, seed=recipe.seed)
     ds = build_sft_dataset(recipe, tokenizer)
-    tmp = out.with_name(out.name + ".partial")
+    tmp = out.with_name(f"{out.name}.partial-{os.getpid()}")  # per process: concurrent builds never share one
     shutil.rmtree(tmp, ignore_errors=True)
     s = recipe.sft
     import torch
@@ -116,6 +116,9 @@ def run_sft(recipe: SFTRecipe, force: bool = False) -> Path:
         "train_loss": result.training_loss,
     }
     (tmp / "rlvr_sft.json").write_text(json.dumps(info, indent=2))
+    if is_complete(out) and not force:  # another process finished the same recipe meanwhile: keep the first
+        shutil.rmtree(tmp)
+        return out
     if out.exists():
         shutil.rmtree(out)
     tmp.rename(out)  # atomic: a half-built checkpoint is never mistaken for a finished one

@@ -158,3 +158,27 @@ def test_report_only_cli(results, capsys):
 def test_compare_in_help():
     proc = subprocess.run([sys.executable, "-m", "rlvr", "--help"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and "compare" in proc.stdout
+
+
+def test_parallel_runs_build_each_warm_start_once_first(tmp_path, monkeypatch, tiny_recipe):
+    # Two runs at once would each build a missing warm start (and race on its cache dir): compare builds it first.
+    import rlvr.compare
+    import rlvr.sft
+
+    monkeypatch.setattr(rlvr.recipe, "check_grpo_args", lambda *a: None)
+    events = []
+    monkeypatch.setattr(rlvr.sft, "ensure_warm_start", lambda path: events.append(("build", path)))
+
+    def fake_subprocess(recipe, overrides, log, jobs):
+        events.append(("train", dict(o.split("=", 1) for o in overrides)["seed"]))
+        fake_run(Path(dict(o.split("=", 1) for o in overrides)["output_dir"]), "none", 0, 0.5)
+
+    monkeypatch.setattr(rlvr.compare, "_train_subprocess", fake_subprocess)
+    fake_run(tmp_path / "runs" / "tiny__s0", "none", 0, 0.5)  # finished: needs nothing
+    ws = ["model.warm_start=recipes/sft_addition.yaml"]
+    entries = [Entry(str(tiny_recipe), "tiny"), Entry(str(tiny_recipe), "other", ["model.warm_start=w2.yaml"])]
+    comp = Comparison(entries, seeds=[0, 1], overrides=ws, jobs=2)
+    assert run_comparison(comp, tmp_path) == []
+    builds = [e for e in events if e[0] == "build"]
+    assert builds == [("build", "recipes/sft_addition.yaml"), ("build", "w2.yaml")]  # once each, in order
+    assert events[:2] == builds and len(events) == 2 + 3  # before every run; tiny__s0 was already done
