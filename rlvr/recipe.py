@@ -40,6 +40,24 @@ class ModelConfig:
             raise ConfigError(f"model.dtype must be auto, float32, bfloat16 or float16, got '{self.dtype}'")
 
 
+# Component blocks: the keys every component shares, and the component a block without `name` gets.
+SHARED_KEYS = {"task": ("name", "train_size", "prompt_style", "system_prompt"), "exploration": ("name",)}
+DEFAULT_COMPONENT = {"task": "addition", "exploration": "none"}
+
+
+def switch_components(data: dict, over: dict) -> dict:
+    """An override naming another component (`task.name=countdown`) drops the file's settings of the old one.
+
+    The file's `min_digits` belongs to addition; keeping it would make every component switch on the command line
+    an unknown-key error. Settings given in the same overrides are kept (and checked against the new component).
+    """
+    for block, shared in SHARED_KEYS.items():
+        new, old = over.get(block, {}).get("name") if isinstance(over.get(block), dict) else None, data.get(block)
+        if isinstance(new, str) and isinstance(old, dict) and new != old.get("name", DEFAULT_COMPONENT[block]):
+            data = {**data, block: {k: v for k, v in old.items() if k in shared}}
+    return data
+
+
 def _component_block(cls, data, where, prefix, builtins_fn, reserved):
     """Build a `{name: ..., **settings}` block: reserved keys go to `cls`, the rest to the component's config."""
     if not isinstance(data or {}, dict):
@@ -76,9 +94,7 @@ class TaskBlock:
     def from_block(cls, data, where, prefix):
         from rlvr.tasks import get_task_class
 
-        block = _component_block(
-            cls, data, where, prefix, get_task_class, ("name", "train_size", "prompt_style", "system_prompt")
-        )
+        block = _component_block(cls, data, where, prefix, get_task_class, SHARED_KEYS["task"])
         if block.prompt_style not in ("plain", "chat"):
             raise ConfigError(f"{where}: {prefix}prompt_style must be 'plain' or 'chat', got '{block.prompt_style}'")
         return block
@@ -104,7 +120,7 @@ class ExplorationBlock:
     def from_block(cls, data, where, prefix):
         from rlvr.exploration import get_explorer_class
 
-        return _component_block(cls, data, where, prefix, get_explorer_class, ("name",))
+        return _component_block(cls, data, where, prefix, get_explorer_class, SHARED_KEYS["exploration"])
 
     def to_dict(self):
         return {"name": self.name, **to_dict(self.config)}
@@ -227,8 +243,8 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None, kind: str 
 
     `kind` is 'train' or 'sft'; by default a recipe with an `sft:` block is an SFTRecipe.
     """
-    data = read_yaml(path)
-    data = deep_merge(data, parse_overrides(overrides or []))
+    over = parse_overrides(overrides or [])
+    data = deep_merge(switch_components(read_yaml(path), over), over)
     kind = kind or ("sft" if "sft" in data else "train")
     cls = SFTRecipe if kind == "sft" else TrainRecipe
     where = f"recipe {path}"

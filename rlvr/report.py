@@ -104,6 +104,40 @@ def welch(a: list, b: list) -> tuple[float, float, float, str]:
     return diff, diff - t * se, diff + t * se, source
 
 
+# Training-time signatures from metrics.jsonl: (column, metric keys in order of preference, window of the run)
+SIGNATURES = (
+    ("zero-std groups trained on", ("explore/frac_zero_std_after", "frac_reward_zero_std"), "all"),
+    ("token entropy, last quarter", ("entropy",), "late"),
+    ("distinct completions / group, first tenth", ("diversity/distinct_completions",), "early"),
+    ("distinct answers / group, first tenth", ("diversity/distinct_answers",), "early"),
+)
+
+
+def signature(run: dict, keys: tuple[str, ...], window: str) -> float:
+    """Mean of the first of `keys` a run logs, over its training rows in `window` (all / early / late)."""
+    steps = run["summary"].get("steps") or max((m["step"] for m in run["metrics"]), default=0)
+    lo, hi = {"all": (1, steps), "early": (1, max(1, steps // 10)), "late": (steps - steps // 4 + 1, steps)}[window]
+    for key in keys:
+        vals = [m[key] for m in run["metrics"] if key in m and lo <= m["step"] <= hi]
+        if vals:
+            return sum(vals) / len(vals)
+    return float("nan")
+
+
+def signatures_markdown(groups: dict[str, list[dict]]) -> list[str]:
+    lines = ["", "## Training-time signatures (mean over seeds, from metrics.jsonl)", ""]
+    lines += ["| label | " + " | ".join(c for c, _, _ in SIGNATURES) + " |", "|" + "---|" * (1 + len(SIGNATURES))]
+    for lab, rs in groups.items():
+        cells = [fmt(statistics.fmean([signature(r, keys, w) for r in rs])) for _, keys, w in SIGNATURES]
+        lines.append(f"| {lab} | " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append(
+        "Windows over the run's steps: first tenth, last quarter. Zero-std groups: the share of groups with zero "
+        "reward variance in the batches the optimizer saw (`explore/frac_zero_std_after` when a module refills them)."
+    )
+    return lines
+
+
 def fmt(x: float, signed: bool = False, like: float | None = None) -> str:
     """3 decimals for rates and small counts, fewer for big numbers (`like`: take the digits of this value)."""
     if x is None or math.isnan(x):
@@ -140,6 +174,7 @@ def markdown(runs: list[dict], labels: list[str] | None, out: Path) -> str:
             diff, lo, hi, _ = welch(mine, theirs)
             cells.append(fmt(diff, True) + ("" if math.isnan(lo) else f" [{fmt(lo, True)}, {fmt(hi, True)}]"))
         lines.append(f"| {lab} | " + " | ".join(cells) + " |")
+    lines += signatures_markdown(groups)
     tabled = t_quantile(2.0)[1] == "table"  # say how intervals are (or would be) computed, even with none shown
     how = "a t-quantile table (scipy not installed; df rounded down)" if tabled else "scipy's t quantile"
     lines += [

@@ -182,3 +182,19 @@ def test_parallel_runs_build_each_warm_start_once_first(tmp_path, monkeypatch, t
     builds = [e for e in events if e[0] == "build"]
     assert builds == [("build", "recipes/sft_addition.yaml"), ("build", "w2.yaml")]  # once each, in order
     assert events[:2] == builds and len(events) == 2 + 3  # before every run; tiny__s0 was already done
+
+
+def test_training_signatures_windows_and_preferred_keys(tmp_path):
+    from rlvr.report import load_runs, signature
+
+    fake_run(tmp_path / "runs" / "grpo__s0", "none", 0, 0.5, steps=8)
+    fake_run(tmp_path / "runs" / "over__s0", "oversampling", 0, 0.5, steps=8)
+    grpo, over = sorted(load_runs(tmp_path), key=lambda r: r["label"] != "grpo")
+    assert signature(grpo, ("entropy",), "late") == pytest.approx((1 / 7 + 1 / 8) / 2)  # steps 7-8 of 8
+    assert signature(grpo, ("entropy",), "early") == pytest.approx(1.0)  # step 1 of 8
+    keys = ("explore/frac_zero_std_after", "frac_reward_zero_std")
+    assert signature(over, keys, "all") == pytest.approx(0.1) and signature(grpo, keys, "all") == pytest.approx(0.5)
+    assert math.isnan(signature(grpo, ("diversity/distinct_answers",), "all"))  # not logged: n/a, not 0
+    write_report(tmp_path)
+    md = (tmp_path / "results.md").read_text()
+    assert "| grpo | 0.500 | 0.134 | n/a | n/a |" in md and "| over | 0.100 | 0.134 |" in md

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from rlvr.errors import ConfigError
 from rlvr.exploration import EXPLORERS, get_explorer_class
 from rlvr.recipe import SFTRecipe, TrainRecipe, load_recipe
 
@@ -37,3 +38,27 @@ def test_module_recipe_differs_from_grpo_only_in_exploration(path):
     assert other["exploration"]["name"] == path.stem
     base.pop("exploration"), other.pop("exploration")
     assert other == base
+
+
+def test_overriding_a_component_name_drops_the_old_components_settings():
+    # recipes/lp_reg.yaml sets addition's min_digits and lp_reg's rho: neither exists on countdown / entropy_bonus.
+    over = ["task.name=countdown", "task.num_numbers=4", "exploration.name=entropy_bonus", "exploration.coef=0.1"]
+    r = load_recipe("recipes/lp_reg.yaml", over, "train")
+    assert (r.task.name, r.task.config.num_numbers, r.task.train_size) == ("countdown", 4, 20000)  # shared key kept
+    assert (r.exploration.name, r.exploration.config.coef) == ("entropy_bonus", 0.1)
+    same = load_recipe("recipes/lp_reg.yaml", ["task.name=addition", "exploration.name=lp_reg"], "train")
+    assert same.task.config.min_digits == 3 and same.exploration.config.rho == 0.05  # same name: settings stay
+    with pytest.raises(ConfigError, match="unknown key 'task.min_digits'"):  # the override's own keys are checked
+        load_recipe("recipes/lp_reg.yaml", ["task.name=countdown", "task.min_digits=2"], "train")
+
+
+@pytest.mark.parametrize("path", sorted(RECIPES.glob("compare_*.yaml")), ids=lambda p: p.name)
+def test_every_comparison_run_resolves(path):
+    from rlvr.compare import read_comparison
+
+    comp = read_comparison(path)
+    for entry in comp.entries:
+        recipe = load_recipe(entry.recipe, [*comp.overrides, *entry.overrides], "train")
+        assert recipe.exploration.name == load_recipe(entry.recipe, kind="train").exploration.name
+        if "countdown" in path.name:
+            assert recipe.task.name == "countdown" and recipe.model.warm_start == "recipes/sft_countdown.yaml"
