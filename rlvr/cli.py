@@ -9,6 +9,7 @@
     rlvr compare RECIPE [RECIPE ...] --seeds 3 --out DIR [--jobs N] [--set key=value ...]
     rlvr compare COMPARISON.yaml                every recipe x seed, then results.csv/.md and figures
     rlvr compare --report-only --out DIR        re-make the tables and figures from finished runs
+    rlvr compare COMPARISON.yaml --report-only  the same for a comparison recipe's `out:`, in its order
 
 Imports are lazy so `--help` and `list` stay fast. User errors print one line (`--debug` for a traceback).
 """
@@ -100,10 +101,12 @@ def cmd_compare(args) -> None:
     from rlvr.errors import ConfigError
     from rlvr.report import write_report
 
-    if args.report_only:
-        if not args.out:
-            raise ConfigError("--report-only needs --out DIR (the comparison's output directory)")
-        for path in write_report(args.out):
+    if args.report_only:  # with a comparison recipe: its `out:` and its label order
+        comp = read_comparison(args.recipes[0]) if len(args.recipes) == 1 else None
+        out = args.out or (comp.out if comp else None)
+        if not out:
+            raise ConfigError("--report-only needs --out DIR or a comparison recipe (a YAML file with `out:`)")
+        for path in write_report(out, labels=[e.label for e in comp.entries] if comp else None):
             print(f"wrote {path}")
         return
     if not args.recipes:

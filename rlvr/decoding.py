@@ -6,8 +6,8 @@
     dec.select(index)                           # keep / reorder / duplicate cache rows (finished rows, forks)
 
 GRPO rollouts repeat every prompt `num_generations` times; `prefill` runs each distinct prompt once and copies its
-cache rows. `step` takes a lean path for Llama-layout models (llama, qwen2 without sliding windows, plain
-`nn.Linear` projections): weights packed once per Decoder (q/k/v and gate/up become one matmul each), rotary
+cache rows. `step` takes a lean path for small Llama-layout models (llama, qwen2 without sliding windows, plain
+`nn.Linear` projections, up to `LEAN_MAX_PARAMS`): weights packed once per Decoder (q/k/v and gate/up become one matmul each), rotary
 cos/sin read from a table, attention as two batched matmuls over the preallocated cache, no per-forward mask or
 kwargs machinery. It runs the same modules' weights through the same math as HF's forward; greedy decoding equals
 `model.generate` token for token (tests/test_sampling.py). Any other model goes through its own HF forward.
@@ -27,6 +27,9 @@ from transformers.cache_utils import DynamicLayer
 
 LEAN_MODEL_TYPES = {"llama", "qwen2"}
 LEAN_ROPE_TYPES = {"default", "linear", "llama3"}  # static frequency tables (dynamic NTK rescales per length)
+# Packing copies the q/k/v and gate/up weights once per Decoder; above this size that copy (and its memory) costs
+# more than the per-step Python overhead it saves, so larger models keep their HF forward.
+LEAN_MAX_PARAMS = 50_000_000
 
 
 class _PreallocLayer(DynamicLayer):
@@ -65,6 +68,8 @@ _PROJECTIONS = [f"self_attn.{n}_proj" for n in "qkvo"] + [f"mlp.{n}_proj" for n 
 def _lean_supported(model, cache: DynamicCache) -> bool:
     cfg, inner = model.config, getattr(model, "model", None)
     if cfg.model_type not in LEAN_MODEL_TYPES or getattr(cfg, "use_sliding_window", False):
+        return False
+    if sum(p.numel() for p in model.parameters()) > LEAN_MAX_PARAMS:
         return False
     if not hasattr(inner, "layers") or not all(isinstance(layer, _PreallocLayer) for layer in cache.layers):
         return False

@@ -155,6 +155,14 @@ def test_report_only_cli(results, capsys):
     assert "| grpo | none | 2 |" in (results / "results.md").read_text()  # baseline first without an order
 
 
+def test_report_only_with_a_comparison_recipe_uses_its_out_and_order(results, tmp_path):
+    spec = tmp_path / "cmp.yaml"
+    spec.write_text(yaml.safe_dump(dict(recipes=[{"recipe": "x.yaml", "name": "latr"}, "grpo.yaml"], out=str(results))))
+    assert main(["compare", str(spec), "--report-only"]) == 0
+    md = (results / "results.md").read_text()
+    assert md.index("| latr | latr |") < md.index("| grpo | none |")  # the recipe's order, not baseline first
+
+
 def test_compare_in_help():
     proc = subprocess.run([sys.executable, "-m", "rlvr", "--help"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and "compare" in proc.stdout

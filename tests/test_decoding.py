@@ -107,3 +107,12 @@ def test_models_outside_the_lean_layout_use_their_hf_forward():
     models = [transformers.Qwen2ForCausalLM(sliding), transformers.GPT2LMHeadModel(gpt2), lora]
     assert [Decoder(m, 16).lean for m in models] == [None, None, None]
     assert Decoder(_llama(rope_parameters={"rope_type": "dynamic", "factor": 2.0, "rope_theta": 1e4}), 16).lean is None
+
+
+def test_large_models_keep_their_hf_forward(monkeypatch):
+    import rlvr.decoding
+
+    model = _llama()
+    assert Decoder(model, 16).lean is not None
+    monkeypatch.setattr(rlvr.decoding, "LEAN_MAX_PARAMS", sum(p.numel() for p in model.parameters()) - 1)
+    assert Decoder(model, 16).lean is None
