@@ -9,8 +9,9 @@ GRPO rollouts repeat every prompt `num_generations` times; `prefill` runs each d
 cache rows. `step` takes a lean path for small Llama-layout models (llama, qwen2 without sliding windows, plain
 `nn.Linear` projections, up to `LEAN_MAX_PARAMS`): weights packed once per Decoder (q/k/v and gate/up become
 one matmul each), rotary cos/sin read from a table, attention as two batched matmuls over the preallocated
-cache, no per-forward mask or kwargs machinery. It runs the same modules' weights through the same math as HF's forward; greedy decoding equals
-`model.generate` token for token (tests/test_sampling.py). Any other model goes through its own HF forward.
+cache, no per-forward mask or kwargs machinery. It runs the same modules' weights through the same math as
+HF's forward; greedy decoding equals `model.generate` token for token (tests/test_sampling.py). Any other model
+goes through its own HF forward.
 
 Written by hand: HF `generate` spends most of a tiny model's step in Python (logits processors, mask building,
 cache bookkeeping), and neither transformers nor TRL offers a lean CPU decode loop (vLLM is GPU-only).

@@ -43,6 +43,18 @@ def test_show_prints_resolved_yaml_with_overrides(capsys, tiny_recipe):
     assert data["exploration"] == {"name": "none"}
 
 
+def test_overrides_after_an_option_still_count(monkeypatch, tmp_path, tiny_recipe):
+    import rlvr.train
+
+    seen = {}
+    monkeypatch.setattr(rlvr.train, "run_eval", lambda target, overrides, out=None: seen.update(o=overrides, out=out))
+    out = str(tmp_path / "m.json")
+    assert main(["eval", "runs/x", "task.max_digits=4", "--out", out, "eval.n_samples=2"]) == 0
+    assert seen == {"o": ["task.max_digits=4", "eval.n_samples=2"], "out": out}
+    with pytest.raises(SystemExit):  # a stray non-override is still an argparse error
+        main(["eval", "runs/x", "--out", out, "--bogus"])
+
+
 @pytest.mark.parametrize(
     "argv_tail, needle",
     [
