@@ -242,6 +242,21 @@ def test_fast_sampler_path_trains(make_trainer, monkeypatch):
     assert len(changed) == len(before)  # every parameter got a gradient and moved
 
 
+@pytest.mark.slow  # transformers' paged continuous batching is slow on CPU (~10 s per step here)
+def test_trl_continuous_batching_stays_selectable(make_trainer, monkeypatch):
+    import rlvr.sampling
+
+    def no_fast_sampler(*args, **kwargs):
+        raise AssertionError("use_transformers_continuous_batching must go to TRL's backend")
+
+    monkeypatch.setattr(rlvr.sampling, "sample", no_fast_sampler)
+    trainer = make_trainer(use_transformers_continuous_batching=True, max_steps=1)  # sampler 'fast' by default
+    assert trainer.rlvr_sampler == "fast" and not trainer._fast_sampler_applies(None)
+    trainer.train()
+    logs = train_logs(trainer)
+    assert [h["step"] for h in logs] == [1] and logs[0]["completions/mean_length"] > 0
+
+
 # -- 4. extra_loss / aggregate scaling ----------------------------------------------------------------------------
 def _fake_inputs():
     mask = torch.tensor([[1, 1, 1, 0], [1, 0, 0, 0], [1, 1, 1, 1]], dtype=torch.float32)
