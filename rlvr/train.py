@@ -238,9 +238,24 @@ def run_train(recipe: TrainRecipe) -> dict:
     }
     if trainer.is_world_process_zero():
         (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    leave_process_group()
     if stop.requested:
         raise RLVRError(f"interrupted at step {trainer.state.global_step}; resume with resume=true ({out})")
     return summary
+
+
+def leave_process_group() -> None:
+    """End a finished `accelerate launch` run cleanly on every rank.
+
+    Without destroy_process_group, Gloo's worker threads are still alive while the interpreter shuts down, and a
+    rank can die with SIGABRT ("terminate called without an active exception") after all its work is written.
+    Called only after a successful run: a rank that failed exits non-zero anyway.
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()  # no rank tears the group down while another still saves or logs
+        dist.destroy_process_group()
 
 
 def _initial_eval(history: list[dict], metrics_path: Path) -> dict | None:
