@@ -210,6 +210,8 @@ def run_train(recipe: TrainRecipe) -> dict:
     resume = last_checkpoint(out) if recipe.resume else None
     if recipe.resume and resume is None and (out / "metrics.jsonl").exists():
         print(f"resume=true but no checkpoint in {out}: starting from step 0")
+    if resume and (note := schedule_change_note(resume, args.max_steps)):
+        print(note)
     start = time.perf_counter()
     try:
         trainer.train(resume_from_checkpoint=resume)
@@ -242,6 +244,19 @@ def run_train(recipe: TrainRecipe) -> dict:
     if stop.requested:
         raise RLVRError(f"interrupted at step {trainer.state.global_step}; resume with resume=true ({out})")
     return summary
+
+
+def schedule_change_note(checkpoint: str, max_steps: int) -> str | None:
+    """A notice when a resume changes max_steps: transformers keeps the scheduler's step but not its horizon."""
+    state = Path(checkpoint) / "trainer_state.json"
+    old = json.loads(state.read_text()).get("max_steps") if state.is_file() else None
+    if not old or old == max_steps:
+        return None
+    return (
+        f"note: {checkpoint} was trained with max_steps={old}, resuming with max_steps={max_steps}: the first resumed "
+        f"step runs at the old schedule's last learning rate, later steps follow the schedule recomputed for "
+        f"{max_steps} steps (a linear decay jumps back up); for a fresh schedule start a new run from the checkpoint"
+    )
 
 
 def leave_process_group() -> None:

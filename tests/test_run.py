@@ -175,12 +175,14 @@ def test_existing_output_dir_needs_resume_or_overwrite(run2, capsys):
 
 
 # -- 3. resume -----------------------------------------------------------------------------------------------------
-def test_resume_continues_from_the_last_checkpoint(run2, tmp_path):
+def test_resume_continues_from_the_last_checkpoint(run2, tmp_path, capsys):
     recipe, out, _ = run2
     run = tmp_path / "run"
     shutil.copytree(out, run)
     first = read_metrics(run)
+    capsys.readouterr()
     assert main(["train", str(recipe), f"output_dir={run}", "train.max_steps=4", "resume=true"]) == 0
+    assert "was trained with max_steps=2, resuming with max_steps=4" in capsys.readouterr().out
 
     summary = json.loads((run / "summary.json").read_text())
     assert summary["steps"] == 4
@@ -190,6 +192,8 @@ def test_resume_continues_from_the_last_checkpoint(run2, tmp_path):
     assert rows[: len(first)] == first  # appended, not rewritten
     new = rows[len(first) :]
     assert [r["step"] for r in train_rows(new)] == [3, 4]  # the first resumed step is 3, not 1
+    # what the note says: step 3 at the old linear schedule's end (0), step 4 on the 4-step schedule (1e-3 * 1/4)
+    assert [r["learning_rate"] for r in train_rows(rows)] == pytest.approx([1e-3, 5e-4, 0.0, 2.5e-4])
     assert [r["step"] for r in eval_rows(new)] == [3, 4]
     assert min(r["step"] for r in new) == 3
     assert (run / "checkpoint-4").is_dir()
