@@ -35,6 +35,7 @@ class RLVRTrainer(GRPOTrainer):
         self.current_rows: list[dict] = []
         super().__init__(*args, **kwargs)
         self._check_whole_groups()
+        self._check_unsharded()
         self.explorer.setup(self)
 
     def _check_whole_groups(self) -> None:
@@ -46,6 +47,17 @@ class RLVRTrainer(GRPOTrainer):
             raise RLVRError(
                 f"with {self.accelerator.num_processes} processes, per_device_train_batch_size * steps_per_generation "
                 f"({rows}) must be a multiple of num_generations ({self.num_generations}) so groups are not split"
+            )
+
+    def _check_unsharded(self) -> None:
+        # rlvr's samplers, LATR's tree and the held-out evaluation call the local module directly: on a parameter
+        # shard (ZeRO-3, FSDP) they would compute garbage or hang in a collective, so refuse before training.
+        ds = getattr(self.accelerator.state, "deepspeed_plugin", None)
+        what = "FSDP" if self.is_fsdp_enabled else "DeepSpeed ZeRO-3" if ds and ds.zero_stage == 3 else None
+        if what:
+            raise RLVRError(
+                f"{what} shards the parameters, which rlvr does not support yet (its samplers and evaluation call "
+                "the whole model): use DDP (accelerate launch --multi_gpu) or DeepSpeed ZeRO-1/2"
             )
 
     # -- rollout ------------------------------------------------------------------------------------

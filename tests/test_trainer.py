@@ -465,3 +465,23 @@ def test_explorer_metrics_are_logged_under_explore(make_trainer):
     assert [h["explore/foo"] for h in logs] == [1.5, 1.5]
     assert [h["explore/bar"] for h in logs] == [10.0, 11.0]
     assert trainer.explorer.pop_metrics() == {}  # flushed into the trainer's metrics, not kept
+
+
+# -- 8. sharded parameters are refused ----------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "fsdp, zero_stage, refused",
+    [(True, None, "FSDP"), (False, 3, "DeepSpeed ZeRO-3"), (False, 2, None), (False, None, None)],
+)
+def test_sharded_parameters_are_refused(make_trainer, monkeypatch, fsdp, zero_stage, refused):
+    from types import SimpleNamespace
+
+    trainer = make_trainer()
+    plugin = SimpleNamespace(zero_stage=zero_stage) if zero_stage else None
+    monkeypatch.setattr(trainer.accelerator, "state", SimpleNamespace(deepspeed_plugin=plugin))
+    monkeypatch.setattr(trainer, "is_fsdp_enabled", fsdp)
+    if refused is None:
+        trainer._check_unsharded()  # DDP, ZeRO-1/2: whole parameters on every process
+        return
+    with pytest.raises(RLVRError, match=f"^{refused} shards the parameters.*use DDP") as info:
+        trainer._check_unsharded()
+    assert "\n" not in str(info.value)
