@@ -68,10 +68,17 @@ def rows(runs: list[dict]) -> list[dict]:
         row = dict(label=r["label"], recipe=r["recipe"], module=r["module"], seed=r["seed"])
         row.update({f"pass@{k}": final.get(f"pass@{k}") for k in ks})
         row.update({key: final.get(key) for key in FINAL})
-        row.update(steps=s.get("steps"), wall_seconds=s.get("train_seconds"), generated_tokens=s.get("num_tokens"))
+        row.update(steps=s.get("steps"), wall_seconds=s.get("train_seconds"), trained_tokens=s.get("num_tokens"))
+        row["sampled_tokens"] = sampled_per_rollout(r["metrics"])
         row["initial_pass@1"] = initial.get("pass@1")
         out.append(row)
     return out
+
+
+def sampled_per_rollout(metrics: list[dict]) -> float | None:
+    """Mean tokens sampled per rollout batch (kept or not); None for runs logged before rlvr counted them."""
+    values = [m["sampled_tokens"] for m in metrics if isinstance(m.get("sampled_tokens"), int | float)]
+    return statistics.fmean(values) if values else None
 
 
 def mean_se(values: list) -> tuple[float, float]:
@@ -149,10 +156,12 @@ def fmt(x: float, signed: bool = False, like: float | None = None) -> str:
 
 def markdown(runs: list[dict], labels: list[str] | None, out: Path) -> str:
     groups, table = group(runs, labels), rows(runs)
-    metrics = [f"pass@{k}" for k in ks_of(runs)] + [*FINAL, "initial_pass@1", "steps", "wall_seconds"]
+    metrics = [f"pass@{k}" for k in ks_of(runs)] + [*FINAL, "initial_pass@1", "steps", "wall_seconds", "sampled_tokens"]
     lines = [f"# Comparison: {out}", ""]
     lines.append(
-        f"{len(runs)} finished runs. Final held-out evaluation, mean ± standard error over seeds (n/a: 1 seed)."
+        f"{len(runs)} finished runs. Final held-out evaluation, mean ± standard error over seeds (n/a: 1 seed). "
+        "Costs: `wall_seconds` of training, `sampled_tokens` per rollout batch, discarded candidates, refills and "
+        "tree tokens included (n/a: runs from before rlvr counted them)."
     )
     lines += ["", "| label | module | seeds | " + " | ".join(metrics) + " |", "|" + "---|" * (3 + len(metrics))]
     for lab, rs in groups.items():

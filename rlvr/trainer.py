@@ -32,6 +32,7 @@ class RLVRTrainer(GRPOTrainer):
         self._logps_cache = None
         self._last_rewards_per_func = None
         self._extra_rows = None
+        self._sampled_tokens = 0  # sampled on this process since the last rollout batch was logged
         self.current_rows: list[dict] = []
         super().__init__(*args, **kwargs)
         self._check_whole_groups()
@@ -68,7 +69,13 @@ class RLVRTrainer(GRPOTrainer):
         if self._fast_sampler_applies(images):
             res = self.sample(prompt_ids)
             return res.completion_ids, None
-        return super()._generate_single_turn(prompt_ids, images, multimodal_fields, num_generations, has_tool_images)
+        out = super()._generate_single_turn(prompt_ids, images, multimodal_fields, num_generations, has_tool_images)
+        self.add_sampled_tokens(sum(len(ids) for ids in out[0]))
+        return out
+
+    def add_sampled_tokens(self, n: int) -> None:
+        """Count tokens a rollout sampled, kept or not (oversampling candidates, refills, LATR tree tokens)."""
+        self._sampled_tokens += int(n)
 
     def _fast_sampler_applies(self, images) -> bool:
         plain = self.min_p is None and self.repetition_penalty == 1.0 and not self.args.generation_kwargs
@@ -94,7 +101,9 @@ class RLVRTrainer(GRPOTrainer):
         kwargs.update(overrides)
         model = self.accelerator.unwrap_model(self.model)
         with torch.no_grad():
-            return sample(model, prompt_ids, **kwargs)
+            res = sample(model, prompt_ids, **kwargs)
+        self.add_sampled_tokens(res.num_generated_tokens)
+        return res
 
     # -- scoring and group selection ----------------------------------------------------------------
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
@@ -112,8 +121,15 @@ class RLVRTrainer(GRPOTrainer):
         if batch["completion_mask"].sum() != n_before or "tool_mask" in batch:
             batch["num_items_in_batch"] = self.count_loss_tokens(batch)
         self._log_group_diversity(batch)
+        self._log_sampled_tokens()
         self._flush_explorer_metrics("train")
         return batch
+
+    def _log_sampled_tokens(self) -> None:
+        """`sampled_tokens`: tokens sampled for this rollout batch on all processes (cost beyond what is trained on)."""
+        local = torch.tensor([self._sampled_tokens], device=self.accelerator.device)
+        self._sampled_tokens = 0
+        self._metrics["train"]["sampled_tokens"].append(self.accelerator.gather(local).sum().item())
 
     def _log_group_diversity(self, batch: dict) -> None:
         """Distinct completions and final answers per group (/ G) of the rows trained on, for every module."""

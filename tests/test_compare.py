@@ -40,6 +40,8 @@ def fake_run(run_dir, module: str, seed: int, p1: float, steps: int = 4) -> None
         row = {"step": step, "reward": 0.5, "entropy": 1.0 / step, "frac_reward_zero_std": 0.5, "num_tokens": 100}
         if module == "oversampling":
             row["explore/frac_zero_std_after"] = 0.1
+        if module == "latr":  # sampled tokens per rollout: 90, 110, ... (mean 100); grpo runs predate the count
+            row["sampled_tokens"] = 90 + 20 * (step % 2 == 0)
         rows.append(row)
     rows.append({"step": steps, "eval/pass@1": p1, "eval/distinct_answers": 2.0})
     (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -74,9 +76,8 @@ def test_report_tables_and_figures(results):
         row = by_run[key]
         assert float(row["pass@1"]) == pytest.approx(p1) and float(row["pass@16"]) == pytest.approx(p1 + 0.2)
         assert float(row["initial_pass@1"]) == 0.2 and row["steps"] == "4" and float(row["wall_seconds"]) == 12.5
-        assert row["generated_tokens"] == str(1000 + key[1]) and row["module"] == (
-            "none" if key[0] == "grpo" else "latr"
-        )
+        assert row["trained_tokens"] == str(1000 + key[1]) and row["module"] == ("none" if key[0] == "grpo" else "latr")
+        assert row["sampled_tokens"] == ("" if key[0] == "grpo" else "100.0")
     md = (results / "results.md").read_text()
     mean = (0.70 + 0.74) / 2
     se = statistics.stdev([0.70, 0.74]) / math.sqrt(2)
@@ -84,6 +85,13 @@ def test_report_tables_and_figures(results):
     diff_line = next(line for line in md.splitlines() if line.startswith("| latr |") and "[" in line)
     assert diff_line.startswith(f"| latr | {mean - 0.55:+.3f} [")  # vs the `none` label grpo
     assert "baseline `grpo`" in md and "Welch" in md
+
+    def cells(start: str) -> list[str]:
+        return [c.strip() for c in next(li for li in md.splitlines() if li.startswith(start)).strip("|").split("|")]
+
+    header, latr, grpo = cells("| label | module |"), cells("| latr | latr |"), cells("| grpo | none |")
+    col = header.index("sampled_tokens")
+    assert latr[col] == "100 ± 0" and grpo[col] == "n/a"
     for name in (*FIGURES, "passk_curve.png"):
         assert (results / name).stat().st_size > 0
 
@@ -146,7 +154,7 @@ def test_comparison_recipe_is_parsed(tmp_path, tiny_recipe):
     assert comp.jobs == 2
     assert read_comparison(tiny_recipe) is None  # a training recipe: no `recipes:`
     default = read_comparison("recipes/compare_default.yaml")
-    assert default.entries[0].label == "grpo" and default.seeds == [0, 1, 2] and default.out == "results/default"
+    assert default.entries[0].label == "grpo" and default.seeds == [0, 1, 2, 3, 4] and default.out == "results/default"
 
 
 def test_report_only_cli(results, capsys):

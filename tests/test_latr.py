@@ -179,6 +179,8 @@ def _fake_trainer(model, step=0, G=4):
         accelerator=SimpleNamespace(unwrap_model=lambda m: m, num_processes=1),
     )  # fmt: skip
     tr.sample = lambda ids, **kw: sample(model, ids, max_new_tokens=12, eos_token_ids=[EOS], pad_token_id=PAD, **kw)
+    tr.sampled_tokens = []
+    tr.add_sampled_tokens = tr.sampled_tokens.append  # the real trainer also counts its own i.i.d. samples
     return tr
 
 
@@ -197,6 +199,10 @@ def test_explorer_generate_order_and_metrics():
     assert set(names.split()) | {"distinct_in_group", "tree_token_logp", "iid_token_logp"} <= set(m)
     assert m["eta"] == [0.75] and m["n_tree"] == [3] and m["empty_branch_ratio"] == [pytest.approx(1 - 4 / 6)]
     assert m["tree_token_logp"][0] < 0 and m["iid_token_logp"][0] <= 0
+    iid_tokens = len(ids[3]) + len(ids[7])
+    assert (
+        latr.trainer.sampled_tokens == [m["generated_tokens"][0] - iid_tokens] and iid_tokens < m["generated_tokens"][0]
+    )
     latr.trainer.state.global_step = 200  # eta 0: plain i.i.d., no tree metrics
     assert len(latr.generate(prompts)[0]) == 8 and "branching_ratio" not in latr.pop_metrics()
 
@@ -225,3 +231,4 @@ def test_trainer_end_to_end(tmp_path):
     assert len(logs) == 2 and all(math.isfinite(h["loss"]) for h in logs)
     assert all("explore/branching_ratio" in h and "explore/tree_token_logp" in h for h in logs)
     assert logs[0]["explore/eta"] == 1.0 and logs[0]["explore/branching_ratio"] > 0
+    assert all(h["sampled_tokens"] == h["explore/generated_tokens"] > 0 for h in logs)  # tree + i.i.d., counted once

@@ -63,6 +63,9 @@ def test_oversampling_trains_on_fewer_zero_variance_groups(warm_start, none_rows
     rows = train_rows("oversampling", warm_start, tmp_path)
     assert mean(rows, "explore/frac_zero_std_after") < mean(none_rows, "frac_reward_zero_std")
     assert mean(rows, "explore/frac_zero_std_after") <= mean(rows, "explore/frac_zero_std_before")
+    # the cost side: K = 16 candidates (and refills) per prompt against G = 8, all counted in sampled_tokens
+    assert all(r["sampled_tokens"] >= r["explore/generated_tokens"] for r in rows)
+    assert mean(rows, "sampled_tokens") > 1.5 * mean(none_rows, "sampled_tokens")
 
 
 def test_entropy_bonus_keeps_entropy_higher(warm_start, none_rows, tmp_path):

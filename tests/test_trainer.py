@@ -181,12 +181,14 @@ def test_hooks_run_in_order_with_documented_shapes(make_trainer):
 def test_none_with_trl_sampler_matches_vanilla_grpo(make_trainer, monkeypatch):
     import rlvr.sampling
 
-    calls = []
+    calls, lengths = [], []
     original = GRPOTrainer._generate_single_turn
 
     def spy(self, *args, **kwargs):
         calls.append(type(self).__name__)
-        return original(self, *args, **kwargs)
+        out = original(self, *args, **kwargs)
+        lengths.append(sum(len(ids) for ids in out[0]))
+        return out
 
     def no_fast_sampler(*args, **kwargs):
         raise AssertionError("sampler='trl' must not use rlvr's fast sampler")
@@ -206,6 +208,7 @@ def test_none_with_trl_sampler_matches_vanilla_grpo(make_trainer, monkeypatch):
         for key in ("loss", "reward", "reward_std", "entropy", "grad_norm"):
             assert x[key] == y[key], (key, x["step"], x[key], y[key])
     assert any(h["loss"] != 0 for h in a)  # a non-trivial trajectory, not 0 == 0
+    assert [h["sampled_tokens"] for h in a] == lengths[:3] and min(lengths) > 0  # TRL's rollouts are counted too
     assert_params_equal(params(ours), params(ref))
 
 
@@ -216,9 +219,13 @@ def test_fast_sampler_path_trains(make_trainer, monkeypatch):
     original = rlvr.sampling.sample
     calls = []
 
+    sampled = []
+
     def counting_sample(model, prompt_ids, **kwargs):
         calls.append(len(prompt_ids))
-        return original(model, prompt_ids, **kwargs)
+        out = original(model, prompt_ids, **kwargs)
+        sampled.append(sum(len(ids) for ids in out.completion_ids))
+        return out
 
     def no_trl_generation(*args, **kwargs):
         raise AssertionError("sampler='fast' must not fall back to TRL's generation")
@@ -237,6 +244,7 @@ def test_fast_sampler_path_trains(make_trainer, monkeypatch):
     assert [h["step"] for h in logs] == [1, 2]
     assert all(math.isfinite(h["loss"]) for h in logs)
     assert all(0.0 <= h["reward"] <= 1.0 for h in logs)
+    assert [h["sampled_tokens"] for h in logs] == sampled and min(sampled) >= ROWS  # every row sampled >= 1 token
     changed = [k for k in before if not torch.equal(before[k], after[k])]
     assert "model.embed_tokens.weight" in changed
     assert len(changed) == len(before)  # every parameter got a gradient and moved

@@ -110,6 +110,7 @@ class Latr(Explorer):
             n_tree = round(k * eta)
             tree = tree_sample(model, prompts, n_tree=n_tree, **tree_kw) if n_tree else None
             if tree is not None:
+                tr.add_sampled_tokens(tree.stats["generated_tokens"])
                 st.update(tree.stats)
                 st["slots"] += len(prompts) * n_tree
                 lp_tree += [x for group in tree.logprobs for c in group for x in c]
