@@ -69,16 +69,16 @@ def rows(runs: list[dict]) -> list[dict]:
         row.update({f"pass@{k}": final.get(f"pass@{k}") for k in ks})
         row.update({key: final.get(key) for key in FINAL})
         row.update(steps=s.get("steps"), wall_seconds=s.get("train_seconds"), trained_tokens=s.get("num_tokens"))
-        row["sampled_tokens"] = sampled_per_rollout(r["metrics"])
+        row["sampled_tokens"] = sampled_per_rollout(r)
         row["initial_pass@1"] = initial.get("pass@1")
         out.append(row)
     return out
 
 
-def sampled_per_rollout(metrics: list[dict]) -> float | None:
+def sampled_per_rollout(run: dict) -> float | None:
     """Mean tokens sampled per rollout batch (kept or not); None for runs logged before rlvr counted them."""
-    values = [m["sampled_tokens"] for m in metrics if isinstance(m.get("sampled_tokens"), int | float)]
-    return statistics.fmean(values) if values else None
+    value = signature(run, ("sampled_tokens",), "all")
+    return None if math.isnan(value) else value
 
 
 def mean_se(values: list) -> tuple[float, float]:
