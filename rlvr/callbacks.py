@@ -3,7 +3,8 @@
 - `MetricsWriter`: one JSON object per logging step in `output_dir/metrics.jsonl` with `step`,
   `reward`, `entropy`, `frac_reward_zero_std`, TRL's other keys, `explore/*` and `eval/*` when an
   evaluation ran at that step.
-- `PeriodicEval`: held-out pass@k (rlvr.evaluation) before training, every `eval.every` steps, at the end.
+- `PeriodicEval`: held-out pass@k (rlvr.evaluation) before training, every `eval.every` steps, at the end
+  (before and at the end with `eval.final`'s settings).
 - `Progress`: a tqdm bar showing reward, pass@1 and entropy (replaces transformers' bar).
 - `GracefulStop`: SIGINT asks the trainer to save a checkpoint and stop after the current step.
 """
@@ -41,15 +42,24 @@ class MetricsWriter(TrainerCallback):
 
 
 class PeriodicEval(TrainerCallback):
-    """Runs `evaluate_fn(model) -> dict` at step 0, every `every` steps and at the end of training."""
+    """Runs `evaluate_fn(model) -> dict` every `every` steps, and its `.final` (when it has one: the larger step-0
+    and final evaluation, `eval.final`) at step 0 and at the end of training."""
 
     def __init__(self, evaluate_fn, every: int, writer: MetricsWriter, progress=None):
         self.evaluate_fn, self.every, self.writer, self.progress = evaluate_fn, every, writer, progress
+        self.final_fn = getattr(evaluate_fn, "final", evaluate_fn)
         self.last: dict = {}
         self.history: list[dict] = []
 
-    def _run(self, model, step: int):
-        self.last = self.evaluate_fn(model)
+    def _run(self, model, step: int, final: bool = False):
+        bar = self.progress.bar if self.progress is not None else None
+        if bar is None:  # step 0: the training bar does not exist yet
+            print(f"evaluating at step {step} (held-out pass@k) ...", flush=True)
+        else:
+            self.progress.status(f"evaluating at step {step}")
+        self.last = (self.final_fn if final else self.evaluate_fn)(model)
+        if bar is not None:
+            self.progress.status(None)
         self.history.append({"step": step, **self.last})
         self.writer.write_eval(step, self.last)
         if self.progress is not None:
@@ -57,7 +67,7 @@ class PeriodicEval(TrainerCallback):
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
         if state.global_step == 0 and state.is_world_process_zero:
-            self._run(model, 0)
+            self._run(model, 0, final=True)
 
     def on_step_end(self, args, state, control, model=None, **kwargs):
         if self.every and state.global_step % self.every == 0 and state.global_step < state.max_steps:
@@ -66,19 +76,27 @@ class PeriodicEval(TrainerCallback):
 
     def on_train_end(self, args, state, control, model=None, **kwargs):
         if state.is_world_process_zero and (not self.history or self.history[-1]["step"] != state.global_step):
-            self._run(model, state.global_step)
+            self._run(model, state.global_step, final=True)
 
 
 class Progress(TrainerCallback):
-    def __init__(self):
+    """One tqdm bar for a training phase (`desc`), showing the latest logged `keys` (and pass@1 after an eval)."""
+
+    def __init__(self, desc: str = "train", keys: tuple = ("reward", "entropy")):
         self.bar = None
+        self.desc, self.keys = desc, keys
         self.latest: dict = {}
+
+    def status(self, text: str | None) -> None:
+        """Say what the phase is doing besides stepping (e.g. evaluating); None restores the phase name."""
+        if self.bar is not None:
+            self.bar.set_description(f"{self.desc} ({text})" if text else self.desc)
 
     def on_train_begin(self, args, state, control, **kwargs):
         if state.is_world_process_zero:
             from tqdm.auto import tqdm
 
-            self.bar = tqdm(total=state.max_steps, initial=state.global_step, desc="train", dynamic_ncols=True)
+            self.bar = tqdm(total=state.max_steps, initial=state.global_step, desc=self.desc, dynamic_ncols=True)
 
     def on_step_end(self, args, state, control, **kwargs):
         if self.bar is not None:
@@ -87,7 +105,7 @@ class Progress(TrainerCallback):
     def on_log(self, args, state, control, logs=None, **kwargs):
         if self.bar is None or not logs:
             return
-        for key in ("reward", "entropy"):
+        for key in self.keys:
             if key in logs:
                 self.latest[key] = logs[key]
         self.bar.set_postfix({k: f"{v:.3f}" for k, v in self.latest.items() if isinstance(v, float)}, refresh=False)

@@ -5,8 +5,9 @@
     rlvr data [--out data]                      (re)write the fixed held-out sets
     rlvr sft RECIPE [key=value ...]             build a warm-start checkpoint (cached)
     rlvr train RECIPE [key=value ...]           GRPO training with the recipe's exploration module
-    rlvr eval MODEL_OR_RUN [key=value ...]      pass@k etc. on the task's held-out set
-    rlvr compare RECIPE [RECIPE ...] --seeds 3 --out DIR [--jobs N] [--set key=value ...]
+    rlvr eval MODEL_OR_RUN [key=value ...]      pass@k etc. on the task's held-out set (a table; --json, --out F)
+    rlvr plot RUN [RUN ...] [--out DIR]         a run's curves (pass@1, pass@k, reward, entropy, zero-variance)
+    rlvr compare RECIPE [RECIPE ...] --seeds 3 --out DIR [--jobs N] [--set key=value ...] [--add-seeds]
     rlvr compare COMPARISON.yaml                every recipe x seed, then results.csv/.md and figures
     rlvr compare --report-only --out DIR        re-make the tables and figures from finished runs
     rlvr compare COMPARISON.yaml --report-only  the same for a comparison recipe's `out:`, in its order
@@ -38,14 +39,14 @@ def cmd_list(args) -> None:
     from rlvr.exploration import DESCRIPTIONS, EXPLORERS
     from rlvr.models.sizes import MODEL_SIZES
     from rlvr.rewards import REWARDS
-    from rlvr.tasks import TASKS
+    from rlvr.tasks import ADAPTERS, TASKS
 
     def first_line(obj):
         return (obj.__doc__ or "").strip().splitlines()[0] if obj.__doc__ else ""
 
     print("tasks:")
-    for name, cls in TASKS.items():
-        print(f"  {name:16s} {first_line(cls)}")
+    for name, cls in {**TASKS, **ADAPTERS}.items():  # a task module's docstring opens with what the task is
+        print(f"  {name:16s} {first_line(sys.modules[cls.__module__]) or first_line(cls)}")
     print("rewards:")
     for name, fn in REWARDS.items():
         print(f"  {name:16s} {first_line(fn)}")
@@ -65,7 +66,16 @@ def cmd_show(args) -> None:
     from rlvr.config import dump_yaml
     from rlvr.recipe import load_recipe
 
-    print(dump_yaml(load_recipe(args.recipe, args.overrides)), end="")
+    recipe = load_recipe(args.recipe, args.overrides)
+    if not getattr(args, "effective", False):
+        print(dump_yaml(recipe), end="")
+        return
+    from rlvr.exploration.stack import as_stack
+    from rlvr.train import default_output_dir, effective_config_yaml, grpo_args
+
+    explorer = as_stack(recipe.exploration.build())
+    args_ = grpo_args(recipe, explorer, recipe.output_dir or default_output_dir(recipe))
+    print(effective_config_yaml(recipe, explorer, args_), end="")
 
 
 def cmd_data(args) -> None:
@@ -93,7 +103,18 @@ def cmd_train(args) -> None:
 def cmd_eval(args) -> None:
     from rlvr.train import run_eval
 
-    run_eval(args.target, args.overrides, out=args.out)
+    run_eval(args.target, args.overrides, out=args.out, as_json=args.json)
+
+
+def cmd_plot(args) -> None:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise RLVRError("rlvr plot needs matplotlib: pip install -c constraints-cpu.txt -e '.[plots]'") from None
+    from rlvr.plot import plot_runs
+
+    for path in plot_runs(args.runs, args.out):
+        print(f"wrote {path}")
 
 
 def cmd_compare(args) -> None:
@@ -121,7 +142,7 @@ def cmd_compare(args) -> None:
     out = args.out or comp.out
     if not out:
         raise ConfigError("where should the comparison go? pass --out DIR (or `out:` in a comparison recipe)")
-    failed = run_comparison(comp, out)
+    failed = run_comparison(comp, out, add_seeds=args.add_seeds)
     print(f"results in {out}/results.md")
     if failed:
         raise RLVRError(f"{len(failed)} run(s) failed: {', '.join(failed)} (see the FAILED lines above)")
@@ -145,11 +166,20 @@ def build_parser() -> argparse.ArgumentParser:
         sp.set_defaults(func=func)
         if name == "sft":
             sp.add_argument("--force", action="store_true", help="rebuild even if the cached checkpoint exists")
+        if name == "show":
+            sp.add_argument(
+                "--effective", action="store_true", help="print the effective trl.GRPOConfig (grpo_config.yaml)"
+            )
     sp = sub.add_parser("eval", help="pass@k, entropy and diversity on the held-out set")
     sp.add_argument("target", help="a run directory, a model directory or a built-in model name")
     sp.add_argument("overrides", nargs="*", help="key=value overrides (eval.*, task.*, ...)")
     sp.add_argument("--out", default=None, help="write the metrics as JSON here")
+    sp.add_argument("--json", action="store_true", help="print the metrics as JSON instead of a table")
     sp.set_defaults(func=cmd_eval)
+    sp = sub.add_parser("plot", help="pass@1, pass@k, reward, entropy and zero-variance curves of runs")
+    sp.add_argument("runs", nargs="+", help="run directories (several: one line each on shared axes)")
+    sp.add_argument("--out", default=None, help="where the .png files go (default: RUN/plots of the first run)")
+    sp.set_defaults(func=cmd_plot)
     sp = sub.add_parser("compare", help="train several recipes x seeds, then tables and figures")
     sp.add_argument("recipes", nargs="*", help="training recipes, or one comparison recipe (YAML with `recipes:`)")
     sp.add_argument("--seeds", type=int, default=None, help="seeds 0..N-1 (default 1, or the comparison recipe's)")
@@ -157,6 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--jobs", type=int, default=None, help="runs trained at once, as subprocesses (default 1)")
     sp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override for every run")
     sp.add_argument("--report-only", action="store_true", help="only re-make the tables and figures from --out")
+    sp.add_argument(
+        "--add-seeds", action="store_true", help="merge seeds that were not in the seed list when the first run started"
+    )
     sp.set_defaults(func=cmd_compare)
     sp = sub.add_parser("data", help="write the fixed held-out evaluation sets (JSON lines)")
     sp.add_argument("--out", default=str(REPO_ROOT / "data"))
@@ -175,6 +208,10 @@ def main(argv: list[str] | None = None) -> int:
         args.overrides = [*args.overrides, *extra]
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if args.command not in ("list", "data"):  # these stay light: no transformers import
+        from rlvr.console import quiet_console
+
+        quiet_console()
     try:
         args.func(args)
     except RLVRError as exc:

@@ -7,6 +7,10 @@
 Each run lives in OUT/runs/<label>__s<seed>. Re-running a command skips finished runs (summary.json), resumes
 interrupted ones (a checkpoint-*/ but no final summary) and starts the rest fresh, so a long comparison can be
 stopped and continued. `--jobs N` trains N runs at once as subprocesses (one torch thread each; logs in OUT/logs).
+
+The seed list is fixed when the first run starts (OUT/comparison.json): a later command with seeds outside it is
+refused, since adding seeds after a first look at the results is optional stopping; `--add-seeds` merges them
+anyway and the report says so.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from rich.markup import escape
 from rlvr.errors import ConfigError, RLVRError
 
 SPEC_KEYS = ("recipes", "seeds", "overrides", "out", "jobs")
+SEED_RECORD = "comparison.json"
 
 
 @dataclass
@@ -76,6 +81,38 @@ def read_comparison(path: str | Path) -> Comparison | None:
     seeds = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
     overrides = [str(o) for o in data.get("overrides") or []]
     return Comparison(entries, seeds, overrides, data.get("out"), int(data.get("jobs", 1)))
+
+
+def read_seed_record(out: str | Path) -> dict | None:
+    path = Path(out) / SEED_RECORD
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def check_seeds(comp: Comparison, out: Path, add_seeds: bool = False) -> None:
+    """Record the seed list before the first run; refuse seeds outside it later unless `add_seeds`."""
+    record = read_seed_record(out)
+    if record is None:
+        record = dict(seeds=list(comp.seeds), labels=[e.label for e in comp.entries], started=_now())
+        if any((out / "runs").glob("*__s*")):  # a comparison begun before rlvr recorded seed lists
+            record["note"] = "recorded when runs already existed (before rlvr recorded seed lists)"
+    else:
+        known = set(record["seeds"]) | {s for a in record.get("added", []) for s in a["seeds"]}
+        new = [s for s in comp.seeds if s not in known]
+        if not new:
+            return
+        if not add_seeds:
+            raise RLVRError(
+                f"seeds {new} were not in the seed list {record['seeds']} of {out} when its first run started "
+                f"({record['started']}): adding seeds after a first look is optional stopping; fix the seeds in the "
+                "recipe and use a new --out, or pass --add-seeds to merge them anyway (the report says so)"
+            )
+        record.setdefault("added", []).append(dict(seeds=new, at=_now()))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / SEED_RECORD).write_text(json.dumps(record, indent=1) + "\n")
 
 
 def run_state(run_dir: Path) -> str:
@@ -145,14 +182,17 @@ def _build_warm_starts(pending: list[tuple[Entry, int]], overrides: list[str]) -
         ensure_warm_start(path)
 
 
-def run_comparison(comp: Comparison, out: str | Path) -> list[str]:
-    """Train the missing runs, then write the report; returns the names of the runs that failed."""
+def run_comparison(comp: Comparison, out: str | Path, add_seeds: bool = False) -> list[str]:
+    """Train the missing runs, then write the report; returns the names of the runs that failed.
+
+    Seeds outside the list recorded when the comparison's first run started are refused unless `add_seeds`."""
     from rlvr.report import write_report
 
     labels = [e.label for e in comp.entries]
     if len(set(labels)) < len(labels):  # two entries in one run dir would silently share (and skip) runs
         raise ConfigError(f"duplicate comparison labels in {labels}: give each entry its own `name:`")
     out = Path(out)
+    check_seeds(comp, out, add_seeds)
     runs = [(e, s, out / "runs" / f"{e.label.replace('/', '_')}__s{s}") for e in comp.entries for s in comp.seeds]
     states = [run_state(d) for _, _, d in runs]
     progress = RunProgress(len(runs), sum(st != "done" for st in states), comp.jobs)

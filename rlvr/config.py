@@ -76,6 +76,10 @@ def deep_merge(base: Any, update: Any) -> Any:
 
 def read_yaml(path: str | Path) -> dict:
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(
+            f"recipe '{path}' is a directory; give a recipe .yaml (continue a run: RECIPE resume=true output_dir=DIR)"
+        )
     if not path.is_file():
         raise ConfigError(f"recipe '{path}' does not exist; see `rlvr list` for the shipped recipes")
     try:

@@ -7,11 +7,17 @@ signal because all n samples agree).
     metrics = evaluate(model, tokenizer, rows, verify=task.verify, extract_answer=task.extract_answer, n_samples=16)
     metrics["pass@1"], metrics["pass@16"], metrics["greedy_accuracy"], metrics["frac_all_wrong"]
 
-Every returned value is a plain float/int, so the dict can go straight to JSON.
+Every returned value is a plain float/int, so the dict can go straight to JSON. `pass@1_sd` is the s.d. of pass@1
+from the sampling alone, on the fixed problems (`rlvr.stats.pass1_sampling_sd`).
+
+`make_evaluator(recipe, task, tokenizer, max_new_tokens)` builds the run's evaluator from the recipe's `eval:` block:
+calling it runs the periodic evaluation; its `.final` runs the step-0 and final one (`eval.final`: e.g. all 256
+committed problems x 64 samples, pass@1..64), which summary.json reports.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 
@@ -84,6 +90,9 @@ def evaluate_samples(
     if entropies is not None:
         num_tokens = sum(len(e) for e in entropies)
         out["entropy"] = sum(sum(e) for e in entropies) / num_tokens if num_tokens else 0.0
+    if n > 1:  # unbiased p(1 - p) per problem, c (n - c) / (n (n - 1)), over P^2 n: the variance of pass@1
+        p1_var = sum(c * (n - c) for c in num_correct) / (n * (n - 1)) / (len(correct) ** 2 * n)
+        out["pass@1_sd"] = math.sqrt(p1_var)
     out["mean_length"] = sum(len(c) for comps in completions_per_problem for c in comps) / (n * len(correct))
     out["num_problems"] = len(correct)
     out["num_samples"] = n
@@ -142,3 +151,53 @@ def evaluate(
     metrics["generated_tokens"] = generated
     metrics["eval_seconds"] = time.perf_counter() - t0
     return metrics
+
+
+def eval_rows(recipe, task, count: int) -> list[dict]:
+    """The first `count` held-out problems (`eval.eval_set`, else the task's eval split), prompts formatted as in
+    training."""
+    from pathlib import Path
+
+    from rlvr.errors import RLVRError
+    from rlvr.prompts import format_prompt
+    from rlvr.tasks.export import load_eval_set
+
+    if recipe.eval.eval_set:
+        path = Path(recipe.eval.eval_set)
+        if not path.is_file():
+            raise RLVRError(f"eval set '{path}' does not exist; write it with `rlvr data` or set eval.eval_set")
+        rows = list(load_eval_set(path))[:count]
+        if not rows:
+            raise RLVRError(f"eval set '{path}' is empty")
+    else:  # the task's own eval split at the recipe's difficulty (= data/<task>_eval.jsonl at the default one)
+        rows = [task.item(i, "eval") for i in range(count)]
+    style = recipe.task.prompt_style, recipe.task.system_prompt
+    return [{**row, "prompt": format_prompt(row["prompt"], *style)} for row in rows]
+
+
+def make_evaluator(recipe, task, tokenizer, max_new_tokens: int):
+    """evaluate(model) -> metrics with the periodic settings; `.final(model)` with `eval.final`'s (see module doc)."""
+    from rlvr.tasks.answer import extract_answer
+
+    ev = recipe.eval
+    final_problems, final_samples, final_ks = ev.final.resolve(ev)
+    rows = eval_rows(recipe, task, max(ev.num_problems, final_problems))
+
+    def run(model, problems: int = ev.num_problems, n_samples: int = ev.n_samples, ks: Sequence[int] = ev.ks):
+        return evaluate(
+            model,
+            tokenizer,
+            rows[:problems],
+            verify=lambda completion, row: task.verify(completion, row["answer"], row["metadata"]),
+            extract_answer=extract_answer,
+            n_samples=n_samples,
+            ks=tuple(ks),
+            temperature=ev.temperature,
+            max_new_tokens=ev.max_new_tokens or max_new_tokens,
+            batch_size=ev.batch_size,
+            seed=recipe.seed,
+            greedy=ev.greedy,
+        )
+
+    run.final = lambda model: run(model, final_problems, final_samples, final_ks)
+    return run

@@ -38,6 +38,10 @@ class ModelConfig:
     def validate(self):
         if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
             raise ConfigError(f"model.dtype must be auto, float32, bfloat16 or float16, got '{self.dtype}'")
+        if not self.name.strip():
+            raise ConfigError("model.name is empty; name a built-in model (rlvr list), a local directory or a hub id")
+        if self.warm_start is not None and not self.warm_start.strip():
+            raise ConfigError("model.warm_start is empty; name an `rlvr sft` recipe, or null for no warm start")
 
 
 # Component blocks: the keys every component shares, and the component a block without `name` gets.
@@ -95,6 +99,8 @@ class TaskBlock:
         from rlvr.tasks import get_task_class
 
         block = _component_block(cls, data, where, prefix, get_task_class, SHARED_KEYS["task"])
+        if block.train_size < 1:
+            raise ConfigError(f"{where}: {prefix}train_size must be >= 1, got {block.train_size}")
         if block.prompt_style not in ("plain", "chat"):
             raise ConfigError(f"{where}: {prefix}prompt_style must be 'plain' or 'chat', got '{block.prompt_style}'")
         return block
@@ -113,6 +119,8 @@ class TaskBlock:
 
 @dataclass
 class ExplorationBlock:
+    """One module: `exploration: {name: lp_reg, rho: 0.05}`. A list of such blocks is a stack (ExplorationStack)."""
+
     name: str = "none"
     config: Any = None
 
@@ -120,15 +128,51 @@ class ExplorationBlock:
     def from_block(cls, data, where, prefix):
         from rlvr.exploration import get_explorer_class
 
+        if isinstance(data, list):
+            return ExplorationStack.from_list(data, where, prefix)
         return _component_block(cls, data, where, prefix, get_explorer_class, SHARED_KEYS["exploration"])
+
+    @property
+    def blocks(self) -> list:
+        return [self]
 
     def to_dict(self):
         return {"name": self.name, **to_dict(self.config)}
 
     def build(self):
-        from rlvr.exploration import get_explorer_class
+        from rlvr.exploration import build_explorer
 
-        return get_explorer_class(self.name)(self.config)
+        return build_explorer(self.name, self.config)
+
+
+@dataclass
+class ExplorationStack:
+    """Several modules, hooks chained in list order: `exploration: [{name: oversampling}, {name: entropy_bonus}]`."""
+
+    blocks: list = field(default_factory=list)
+
+    @classmethod
+    def from_list(cls, data: list, where: str, prefix: str):
+        if not data:
+            raise ConfigError(f"{where}: '{prefix.rstrip('.')}' is an empty list; give at least one {{name: ...}}")
+        nested = [i for i, d in enumerate(data) if isinstance(d, list)]
+        if nested:
+            raise ConfigError(
+                f"{where}: '{prefix}{nested[0]}' is a list inside the exploration stack; give modules flat"
+            )
+        return cls([ExplorationBlock.from_block(d, where, f"{prefix}{i}.") for i, d in enumerate(data)])
+
+    @property
+    def name(self) -> str:
+        return "+".join(b.name for b in self.blocks)
+
+    def to_dict(self):
+        return [b.to_dict() for b in self.blocks]
+
+    def build(self):
+        from rlvr.exploration.stack import ExplorerStack
+
+        return ExplorerStack([b.build() for b in self.blocks])
 
 
 @dataclass
@@ -138,6 +182,25 @@ class RewardSpec:
     weight: float = 1.0
     kwargs: dict = field(default_factory=dict)
     """Keyword arguments bound to the function (functools.partial)."""
+
+
+@dataclass
+class FinalEvalConfig:
+    """The step-0 and final evaluations, the ones summary.json reports: may be larger than the periodic ones."""
+
+    num_problems: int | None = None
+    """Default: eval.num_problems (256: all of the committed data/<task>_eval.jsonl)."""
+    n_samples: int | None = None
+    """Default: eval.n_samples."""
+    ks: list | None = None
+    """Default: every power of two up to n_samples when n_samples is set, else eval.ks."""
+
+    def resolve(self, ev) -> tuple[int, int, list]:
+        """(num_problems, n_samples, ks) of the step-0 and final evaluations, defaults filled from `ev`."""
+        n = ev.n_samples if self.n_samples is None else self.n_samples
+        powers = [2**i for i in range(max(n, 1).bit_length())]
+        ks = self.ks if self.ks is not None else ev.ks if self.n_samples is None else powers
+        return ev.num_problems if self.num_problems is None else self.num_problems, n, ks
 
 
 @dataclass
@@ -155,12 +218,25 @@ class EvalConfig:
     max_new_tokens: int | None = None
     """Default: train.max_completion_length."""
     batch_size: int = 512
+    final: FinalEvalConfig = field(default_factory=FinalEvalConfig)
+    """Settings of the step-0 and final evaluations, e.g. {num_problems: 256, n_samples: 64} (pass@1..64)."""
 
     def validate(self):
+        if not self.ks or not all(isinstance(k, int) and not isinstance(k, bool) and k >= 1 for k in self.ks):
+            raise ConfigError(f"eval.ks must be a non-empty list of positive integers, got {self.ks!r}")
         if self.n_samples < max(self.ks):
             raise ConfigError(f"eval.n_samples ({self.n_samples}) must be >= max(eval.ks) ({max(self.ks)})")
-        if self.num_problems < 1 or self.every < 0:
-            raise ConfigError("eval.num_problems must be >= 1 and eval.every >= 0")
+        for key, low in (("num_problems", 1), ("every", 0), ("batch_size", 1), ("max_new_tokens", 1)):
+            value = getattr(self, key)
+            if value is not None and value < low:
+                raise ConfigError(f"eval.{key} must be >= {low}, got {value}")
+        if not self.temperature > 0:
+            raise ConfigError(f"eval.temperature must be > 0, got {self.temperature} (eval.greedy adds greedy runs)")
+        if self.eval_set is not None and not self.eval_set.strip():
+            raise ConfigError("eval.eval_set is empty; give a .jsonl file, or null for the task's own eval split")
+        problems, samples, ks = self.final.resolve(self)
+        if problems < 1 or not ks or samples < max(ks):
+            raise ConfigError(f"eval.final: need num_problems >= 1 and n_samples ({samples}) >= max(ks) ({max(ks)})")
 
 
 def check_grpo_args(train: dict, where: str) -> None:
@@ -195,6 +271,7 @@ class TrainRecipe:
     overwrite: bool = False
 
     def validate(self):
+        check_run_settings(self)
         if self.sampler not in ("fast", "trl"):
             raise ConfigError(f"sampler must be 'fast' or 'trl', got '{self.sampler}'")
         specs = []
@@ -225,6 +302,14 @@ class SFTConfig:
     def validate(self):
         if not 0.0 <= self.direct_fraction <= 1.0:
             raise ConfigError(f"sft.direct_fraction must be in [0, 1], got {self.direct_fraction}")
+        for key in ("max_steps", "batch_size", "num_examples", "max_length", "logging_steps"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"sft.{key} must be >= 1, got {getattr(self, key)}")
+        if not self.learning_rate > 0 or self.weight_decay < 0 or not 0.0 <= self.warmup_ratio < 1.0:
+            raise ConfigError(
+                f"sft needs learning_rate > 0, weight_decay >= 0 and 0 <= warmup_ratio < 1, got {self.learning_rate}, "
+                f"{self.weight_decay}, {self.warmup_ratio}"
+            )
 
 
 @dataclass
@@ -237,6 +322,21 @@ class SFTRecipe:
     output_dir: str | None = None
     """Default: the warm-start cache ($RLVR_CACHE or ~/.cache/rlvr/warm_start/<recipe>-<config hash>)."""
 
+    def validate(self):
+        check_run_settings(self)
+
+
+def check_run_settings(recipe) -> None:
+    """seed, threads and output_dir, shared by training and warm-start recipes."""
+    if recipe.seed < 0:
+        raise ConfigError(f"seed must be >= 0, got {recipe.seed}")
+    if recipe.threads != "auto" and not (isinstance(recipe.threads, int) and recipe.threads >= 1):
+        raise ConfigError(f"threads must be 'auto' or a number >= 1, got {recipe.threads!r}")
+    if recipe.output_dir is not None and not str(recipe.output_dir).strip():
+        raise ConfigError("output_dir is empty; give a directory, or null for the default")
+    if recipe.output_dir and Path(recipe.output_dir).is_file():
+        raise ConfigError(f"output_dir '{recipe.output_dir}' is a file; give a directory")
+
 
 def load_recipe(path: str | Path, overrides: list[str] | None = None, kind: str | None = None):
     """Read a recipe, apply dotted overrides, build and check the dataclasses.
@@ -248,8 +348,14 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None, kind: str 
     kind = kind or ("sft" if "sft" in data else "train")
     cls = SFTRecipe if kind == "sft" else TrainRecipe
     where = f"recipe {path}"
+    if not data:
+        raise ConfigError(f"{where} is empty; a recipe needs at least a task: block (see recipes/grpo.yaml)")
     recipe = build_dataclass(cls, data, where)
     recipe.source = str(path)
+    recipe.overrides = list(overrides or [])  # for the run card's "reproduce" command
     if kind == "train":
+        from rlvr.checks import check_train_recipe
+
         check_grpo_args(recipe.train, where)
+        check_train_recipe(recipe, data, where)
     return recipe

@@ -1,12 +1,15 @@
-"""The tables of `rlvr compare`: `results.csv` (one row per run) and `results.md` (mean ± s.e. per label, and
-differences to the baseline with 95% confidence intervals); the figures are drawn by `rlvr/figures.py`.
+"""The tables of `rlvr compare`: `results.csv` (one row per run) and `results.md` (mean ± s.e. per label, paired
+differences to the baseline with raw and Holm-adjusted intervals, evaluation noise against seed noise); the figures
+are drawn by `rlvr/figures.py`.
 
     from rlvr.report import write_report
     write_report("results/default")            # reads results/default/runs/<label>__s<seed>/
 
 Only finished runs (with `summary.json`) are reported. The baseline is the label whose exploration module is
-`none` (else the first label). Intervals are Welch t intervals: scipy's t quantile when installed, else a small
-table (rounding the degrees of freedom down, so slightly conservative).
+`none` (else the first label). Differences are paired by seed (`rlvr/stats.py`: exact t intervals from scipy);
+Holm's correction runs over the comparisons of one metric's table; Welch's unpaired interval is a secondary column.
+Each report copies every run's summary.json, metrics.jsonl and config.yaml to OUT/records/<run>/ (small, meant to
+be committed), and reads a run from there when OUT/runs/ lacks it, so a committed comparison re-derives its tables.
 """
 
 from __future__ import annotations
@@ -20,30 +23,54 @@ from pathlib import Path
 import yaml
 
 from rlvr.errors import RLVRError
+from rlvr.report_stats import diff_markdown, noise_markdown
+from rlvr.stats import pass1_sampling_sd
 
 FINAL = ("greedy_accuracy", "entropy", "distinct_answers", "frac_zero_std")
-# two-sided 95% t quantiles by degrees of freedom, for when scipy is absent
-T95_Q = "12.706 4.303 3.182 2.776 2.571 2.447 2.365 2.306 2.262 2.228 2.179 2.131 2.086 2.042 2.000 1.980"
-T95 = dict(zip((1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 15, 20, 30, 60, 120), map(float, T95_Q.split())))
+
+
+RECORD_FILES = ("summary.json", "metrics.jsonl", "config.yaml")
+
+
+def run_dirs(out: Path) -> list[Path]:
+    """Each finished run's directory: OUT/runs/<name> when it has a summary.json, else its copy in OUT/records."""
+    found = {}
+    for base in ("records", "runs"):  # runs/ last: a run on disk wins over its (possibly older) copy
+        for d in (out / base).glob("*__s*"):
+            if (d / "summary.json").is_file():
+                found[d.name] = d
+    return [found[name] for name in sorted(found)]
+
+
+def save_records(out: Path) -> int:
+    """Copy summary.json, metrics.jsonl and config.yaml of every finished run in OUT/runs to OUT/records/<run>/."""
+    copied = 0
+    for d in run_dirs(out):
+        if d.parent.name != "runs":
+            continue
+        (out / "records" / d.name).mkdir(parents=True, exist_ok=True)
+        for name in RECORD_FILES:
+            if (d / name).is_file():
+                (out / "records" / d.name / name).write_bytes((d / name).read_bytes())
+        copied += 1
+    return copied
+
+
+def load_run(d: Path) -> dict:
+    """One finished run: label, seed, recipe, module, summary and the metrics.jsonl rows."""
+    summary = json.loads((d / "summary.json").read_text())
+    config = yaml.safe_load((d / "config.yaml").read_text()) if (d / "config.yaml").is_file() else {}
+    label, _, seed = d.name.rpartition("__s")
+    metrics = (d / "metrics.jsonl").read_text().splitlines() if (d / "metrics.jsonl").is_file() else []
+    module = ((config or {}).get("exploration") or {}).get("name") or summary.get("exploration") or "?"
+    seed = summary.get("seed", int(seed) if seed.isdigit() else seed)
+    records = [json.loads(line) for line in metrics if line.strip()]
+    return dict(label=label, seed=seed, module=module, recipe=summary.get("recipe"), summary=summary, metrics=records)
 
 
 def load_runs(out: Path) -> list[dict]:
-    """Finished runs under OUT/runs: label, seed, recipe, module, summary and the metrics.jsonl rows."""
-    runs = []
-    for d in sorted((out / "runs").glob("*__s*")):
-        if not (d / "summary.json").is_file():
-            continue
-        summary = json.loads((d / "summary.json").read_text())
-        config = yaml.safe_load((d / "config.yaml").read_text()) if (d / "config.yaml").is_file() else {}
-        label, _, seed = d.name.rpartition("__s")
-        metrics = (d / "metrics.jsonl").read_text().splitlines() if (d / "metrics.jsonl").is_file() else []
-        module = ((config or {}).get("exploration") or {}).get("name") or summary.get("exploration") or "?"
-        seed = summary.get("seed", int(seed) if seed.isdigit() else seed)
-        records = [json.loads(line) for line in metrics if line.strip()]
-        runs.append(
-            dict(label=label, seed=seed, module=module, recipe=summary.get("recipe"), summary=summary, metrics=records)
-        )
-    return runs
+    """Finished runs under OUT/runs, or their copies under OUT/records (see `run_dirs`)."""
+    return [load_run(d) for d in run_dirs(out)]
 
 
 def group(runs: list[dict], labels: list[str] | None = None) -> dict[str, list[dict]]:
@@ -71,6 +98,7 @@ def rows(runs: list[dict]) -> list[dict]:
         row.update(steps=s.get("steps"), wall_seconds=s.get("train_seconds"), trained_tokens=s.get("num_tokens"))
         row["sampled_tokens"] = sampled_per_rollout(r)
         row["initial_pass@1"] = initial.get("pass@1")
+        row["pass@1_sampling_sd"] = sampling_sd(final)
         out.append(row)
     return out
 
@@ -81,34 +109,19 @@ def sampled_per_rollout(run: dict) -> float | None:
     return None if math.isnan(value) else value
 
 
+def sampling_sd(ev: dict) -> float | None:
+    """An evaluation's s.d. of pass@1 from sampling alone (its own `pass@1_sd`, else from pass@1 and pass@2)."""
+    sd = ev.get("pass@1_sd")
+    if sd is None:
+        sd = pass1_sampling_sd(ev.get("pass@1"), ev.get("pass@2"), ev.get("num_problems"), ev.get("num_samples"))
+    return None if math.isnan(sd) else sd
+
+
 def mean_se(values: list) -> tuple[float, float]:
     xs = [float(v) for v in values if v is not None]
     if not xs:
         return math.nan, math.nan
     return statistics.fmean(xs), (statistics.stdev(xs) / math.sqrt(len(xs)) if len(xs) > 1 else math.nan)
-
-
-def t_quantile(df: float) -> tuple[float, str]:
-    try:
-        from scipy.stats import t
-
-        return float(t.ppf(0.975, df)), "scipy"
-    except ImportError:
-        usable = [d for d in T95 if d <= max(df, 1)]
-        return (T95[max(usable)] if df < 150 else 1.960), "table"
-
-
-def welch(a: list, b: list) -> tuple[float, float, float, str]:
-    """Difference of means a - b with a Welch 95% interval: (diff, low, high, quantile source)."""
-    a, b = [float(x) for x in a if x is not None], [float(x) for x in b if x is not None]
-    diff = statistics.fmean(a) - statistics.fmean(b)
-    if len(a) < 2 or len(b) < 2:  # no spread estimate from a single seed
-        return diff, math.nan, math.nan, "n/a"
-    va, vb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
-    se = math.sqrt(va + vb)
-    denom = va**2 / (len(a) - 1) + vb**2 / (len(b) - 1)
-    t, source = t_quantile((va + vb) ** 2 / denom if denom > 0 else math.inf)
-    return diff, diff - t * se, diff + t * se, source
 
 
 # Training-time signatures from metrics.jsonl: (column, metric keys in order of preference, window of the run)
@@ -154,6 +167,24 @@ def fmt(x: float, signed: bool = False, like: float | None = None) -> str:
     return f"{x:+.{digits}f}" if signed else f"{x:.{digits}f}"
 
 
+def diff_keys(ks: list[int]) -> list[str]:
+    """The metrics with a difference table: pass@1, pass@16 and the largest k evaluated."""
+    return [f"pass@{k}" for k in sorted({1, 16, max(ks, default=1)} & set(ks))]
+
+
+def seeds_line(out: Path) -> str:
+    from rlvr.compare import read_seed_record
+
+    record = read_seed_record(out)
+    if record is None:
+        return (
+            "Seed list: not recorded (a comparison from before rlvr recorded it, or runs not made by `rlvr compare`)."
+        )
+    added = [s for a in record.get("added", []) for s in a["seeds"]]
+    later = f"; added after the first run had started (--add-seeds): {added}" if added else ""
+    return f"Seed list fixed when the first run started ({record['started']}): {record['seeds']}{later}."
+
+
 def markdown(runs: list[dict], labels: list[str] | None, out: Path) -> str:
     groups, table = group(runs, labels), rows(runs)
     metrics = [f"pass@{k}" for k in ks_of(runs)] + [*FINAL, "initial_pass@1", "steps", "wall_seconds", "sampled_tokens"]
@@ -163,42 +194,27 @@ def markdown(runs: list[dict], labels: list[str] | None, out: Path) -> str:
         "Costs: `wall_seconds` of training, `sampled_tokens` per rollout batch, discarded candidates, refills and "
         "tree tokens included (n/a: runs from before rlvr counted them)."
     )
+    lines += ["", seeds_line(out)]
     lines += ["", "| label | module | seeds | " + " | ".join(metrics) + " |", "|" + "---|" * (3 + len(metrics))]
     for lab, rs in groups.items():
         stats = [mean_se([x[key] for x in table if x["label"] == lab]) for key in metrics]
         cells = [fmt(m) + ("" if math.isnan(se) else f" ± {fmt(se, like=m)}") for m, se in stats]
         lines.append(f"| {lab} | {rs[0]['module']} | {len(rs)} | " + " | ".join(cells) + " |")
     base = next((lab for lab, rs in groups.items() if rs[0]["module"] == "none"), next(iter(groups)))
-    lines += ["", f"## Difference to the baseline `{base}` (95% CI)¹", ""]
-    lines += ["| label | Δ pass@1 | Δ pass@16 |", "|---|---|---|"]
-    for lab in groups:
-        if lab == base:
-            continue
-        cells = []
-        for key in ("pass@1", "pass@16"):
-            mine, theirs = ([x.get(key) for x in table if x["label"] == g] for g in (lab, base))
-            if any(v is None for v in mine + theirs):
-                cells.append("n/a")
-                continue
-            diff, lo, hi, _ = welch(mine, theirs)
-            cells.append(fmt(diff, True) + ("" if math.isnan(lo) else f" [{fmt(lo, True)}, {fmt(hi, True)}]"))
-        lines.append(f"| {lab} | " + " | ".join(cells) + " |")
+    lines += diff_markdown(table, list(groups), base, diff_keys(ks_of(runs)))
+    lines += noise_markdown(table, list(groups))
     lines += signatures_markdown(groups)
-    tabled = t_quantile(2.0)[1] == "table"  # say how intervals are (or would be) computed, even with none shown
-    how = "a t-quantile table (scipy not installed; df rounded down)" if tabled else "scipy's t quantile"
-    lines += [
-        "",
-        f"¹ Welch t interval for the difference of the seed means, with {how}; no interval unless both have ≥ 2 seeds.",
-    ]
     return "\n".join(lines) + "\n"
 
 
 def write_report(out: str | Path, labels: list[str] | None = None) -> list[Path]:
-    """Write results.csv, results.md and the figures for the finished runs under OUT/runs; returns the paths."""
+    """Write results.csv, results.md and the figures for the finished runs (OUT/runs, else OUT/records); copy each
+    run's records first (see `save_records`). Returns the paths written."""
     out = Path(out)
     runs = load_runs(out)
     if not runs:
-        raise RLVRError(f"no finished runs (runs/*/summary.json) under '{out}'")
+        raise RLVRError(f"no finished runs (runs/*/summary.json or records/*/summary.json) under '{out}'")
+    save_records(out)
     table = rows(runs)
     with (out / "results.csv").open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(table[0]))

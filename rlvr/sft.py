@@ -102,6 +102,10 @@ def run_sft(recipe: SFTRecipe, force: bool = False) -> Path:
         gradient_checkpointing=False,
     )
     trainer = SFTTrainer(model=model, args=args, train_dataset=ds, processing_class=tokenizer)
+    from rlvr.callbacks import Progress
+    from rlvr.console import quiet_trainer
+
+    quiet_trainer(trainer, Progress("warm start", keys=("loss",)))
     start = time.perf_counter()
     result = trainer.train()
     seconds = time.perf_counter() - start
@@ -126,9 +130,28 @@ def run_sft(recipe: SFTRecipe, force: bool = False) -> Path:
     return out
 
 
+def expected_time(recipe_path: Path) -> str:
+    """The recipe header's own estimate (`(~5-8 min on 2 CPU cores ...)`), else its step count."""
+    for line in recipe_path.read_text().splitlines():
+        if line.startswith("#") and "(~" in line:
+            return line.split("(~", 1)[1].split(";")[0].split(")")[0].strip()
+    return ""
+
+
+def warm_start_notice(recipe_path: Path, recipe: SFTRecipe) -> str:
+    estimate = expected_time(recipe_path) or f"{recipe.sft.max_steps} SFT steps"
+    return (
+        f"building the warm start first: rlvr sft {recipe_path} (~{estimate}; once, then reused from the cache)\n"
+        f"  cache: {checkpoint_dir(recipe)}"
+    )
+
+
 def ensure_warm_start(recipe_path: str) -> Path:
-    """The checkpoint of an SFT recipe, built (with progress) if it is not in the cache yet."""
+    """The checkpoint of an SFT recipe, built (with progress, after a notice) if it is not in the cache yet."""
     path = Path(recipe_path)
     if not path.is_file():
         raise RLVRError(f"model.warm_start '{recipe_path}' is not a recipe file; name an `rlvr sft` recipe")
-    return run_sft(load_recipe(path, kind="sft"))
+    recipe = load_recipe(path, kind="sft")
+    if not is_complete(checkpoint_dir(recipe)):
+        print(warm_start_notice(path, recipe), flush=True)
+    return run_sft(recipe)

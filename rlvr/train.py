@@ -52,6 +52,10 @@ def prepare_output_dir(recipe: TrainRecipe) -> Path:
         raise RLVRError(
             f"output_dir '{out}' is not empty: pass resume=true to continue or overwrite=true to replace it"
         )
+    if recipe.resume and out.is_dir():
+        from rlvr.checks import check_resumable
+
+        check_resumable(out)  # a truncated checkpoint is a one-line error, not transformers' traceback mid-start
     state.wait_for_everyone()  # every process has checked before the main one clears the directory
     if state.is_main_process:
         if recipe.overwrite and not recipe.resume and out.exists():
@@ -88,66 +92,62 @@ def precision_args(dtype: str) -> dict:
     return dict(bf16=bf16, fp16=dtype == "float16")
 
 
+def grpo_layers(recipe: TrainRecipe, explorer) -> list[tuple[str, dict]]:
+    """The GRPOConfig settings by source, lowest precedence first: CPU defaults < precision < `train:` < modules."""
+    from rlvr.exploration.stack import as_stack
+
+    explorer = as_stack(explorer)
+    base = dict(CPU_DEFAULTS)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # DDP: every parameter gets a gradient; skip the extra graph walk
+        base.update(ddp_find_unused_parameters=False)
+    modules = explorer.grpo_overrides()  # merged across a stack; a clash between modules is a one-line error
+    for module in explorer:
+        for key, value in module.grpo_overrides().items():
+            if key in recipe.train and recipe.train[key] != value:
+                raise RLVRError(
+                    f"train.{key}={recipe.train[key]!r} conflicts with exploration '{module.name}', which sets "
+                    f"{key}={value!r}; set it in the exploration block instead"
+                )
+    return [
+        ("rlvr CPU defaults", base),
+        (f"model.dtype={recipe.model.dtype}", precision_args(recipe.model.dtype)),  # train: bf16/fp16 still win
+        ("recipe train", dict(recipe.train)),
+        (f"exploration {explorer.name}", modules),
+        ("run", dict(seed=recipe.seed)),
+    ]
+
+
 def grpo_args(recipe: TrainRecipe, explorer, out: Path):
-    """GRPOConfig from rlvr's CPU-friendly defaults < the recipe's `train:` < the exploration module."""
+    """The effective trl.GRPOConfig of a run (see `grpo_layers`)."""
     from trl import GRPOConfig
 
-    args = dict(CPU_DEFAULTS)
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # DDP: every parameter gets a gradient; skip the extra graph walk
-        args.update(ddp_find_unused_parameters=False)
-    args.update(precision_args(recipe.model.dtype))  # the recipe's train: bf16/fp16 still win below
-    args.update(recipe.train)
-    for key, value in explorer.grpo_overrides().items():
-        if key in recipe.train and recipe.train[key] != value:
-            raise RLVRError(
-                f"train.{key}={recipe.train[key]!r} conflicts with exploration '{recipe.exploration.name}', which sets "
-                f"{key}={value!r}; set it in the exploration block instead"
-            )
-        args[key] = value
-    args.update(output_dir=str(out), seed=recipe.seed)
+    args = {}
+    for _, layer in grpo_layers(recipe, explorer):
+        args.update(layer)
+    args.update(output_dir=str(out))
     try:
         return GRPOConfig(**args)
     except ValueError as exc:
         raise RLVRError(f"invalid train settings: {str(exc).splitlines()[0]}") from exc
 
 
+def effective_config_yaml(recipe: TrainRecipe, explorer, args) -> str:
+    """grpo_config.yaml: every GRPOConfig field of the run, with where each non-default setting came from."""
+    import yaml
+
+    lines = ["# The effective trl.GRPOConfig of this run. Settings not at TRL's default, by source (last wins):"]
+    for source, layer in grpo_layers(recipe, explorer):
+        if layer:
+            lines.append(f"#   {source}: {', '.join(sorted(layer))}")
+    fields = {k: v for k, v in args.to_dict().items() if not k.startswith("_")}
+    return "\n".join(lines) + "\n" + yaml.safe_dump(fields, sort_keys=True, default_flow_style=False)
+
+
 def make_evaluator(recipe, task, tokenizer, max_new_tokens: int):
-    """evaluate(model) -> metrics on the first `eval.num_problems` problems of the held-out set."""
-    from rlvr.evaluation import evaluate
-    from rlvr.prompts import format_prompt
-    from rlvr.tasks.answer import extract_answer
-    from rlvr.tasks.export import load_eval_set
+    """The run's evaluator (rlvr.evaluation.make_evaluator): periodic settings; `.final` for step 0 and the end."""
+    from rlvr.evaluation import make_evaluator as build
 
-    if recipe.eval.eval_set:
-        path = Path(recipe.eval.eval_set)
-        if not path.is_file():
-            raise RLVRError(f"eval set '{path}' does not exist; write it with `rlvr data` or set eval.eval_set")
-        rows = list(load_eval_set(path))[: recipe.eval.num_problems]
-        if not rows:
-            raise RLVRError(f"eval set '{path}' is empty")
-    else:  # the task's own eval split at the recipe's difficulty (= data/<task>_eval.jsonl at the default one)
-        rows = [task.item(i, "eval") for i in range(recipe.eval.num_problems)]
-    style = recipe.task.prompt_style, recipe.task.system_prompt
-    rows = [{**row, "prompt": format_prompt(row["prompt"], *style)} for row in rows]  # as in training
-    ev = recipe.eval
-
-    def run(model):
-        return evaluate(
-            model,
-            tokenizer,
-            rows,
-            verify=lambda completion, row: task.verify(completion, row["answer"], row["metadata"]),
-            extract_answer=extract_answer,
-            n_samples=ev.n_samples,
-            ks=tuple(ev.ks),
-            temperature=ev.temperature,
-            max_new_tokens=ev.max_new_tokens or max_new_tokens,
-            batch_size=ev.batch_size,
-            seed=recipe.seed,
-            greedy=ev.greedy,
-        )
-
-    return run
+    return build(recipe, task, tokenizer, max_new_tokens)
 
 
 def last_checkpoint(out: Path) -> str | None:
@@ -167,7 +167,9 @@ def run_train(recipe: TrainRecipe) -> dict:
 
     task = recipe.task.build()
     train_ds = task.dataset("train", recipe.task.train_size)
-    explorer = recipe.exploration.build()
+    from rlvr.exploration.stack import as_stack
+
+    explorer = as_stack(recipe.exploration.build())
     args = grpo_args(recipe, explorer, out)
     source = resolve_model_source(recipe)
     model, tokenizer = load_model(source, dtype=recipe.model.dtype, seed=recipe.seed)
@@ -207,6 +209,11 @@ def run_train(recipe: TrainRecipe) -> dict:
         explorer=explorer,
         sampler=recipe.sampler,
     )
+    if trainer.is_world_process_zero():  # after the trainer: module reward weights are in args by now
+        (out / "grpo_config.yaml").write_text(effective_config_yaml(recipe, trainer.explorer, trainer.args))
+    from rlvr.console import quiet_trainer
+
+    quiet_trainer(trainer)  # transformers' PrinterCallback prints every log dict; metrics.jsonl has them
     resume = last_checkpoint(out) if recipe.resume else None
     if recipe.resume and resume is None and (out / "metrics.jsonl").exists():
         print(f"resume=true but no checkpoint in {out}: starting from step 0")
@@ -240,10 +247,23 @@ def run_train(recipe: TrainRecipe) -> dict:
     }
     if trainer.is_world_process_zero():
         (out / "summary.json").write_text(json.dumps(summary, indent=2))
+        finish_run(trainer, recipe, task, summary, source, out)
     leave_process_group()
     if stop.requested:
         raise RLVRError(f"interrupted at step {trainer.state.global_step}; resume with resume=true ({out})")
     return summary
+
+
+def finish_run(trainer, recipe, task, summary: dict, source: str, out: Path) -> None:
+    """samples.jsonl, rlvr's README.md (over TRL's model card) and the closing table on the console."""
+    from rlvr.run_card import closing_table, write_run_card
+    from rlvr.samples import sample_completions, write_samples
+
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    rows = sample_completions(model, trainer.processing_class, recipe, task, trainer.args.max_completion_length)
+    write_samples(out / "samples.jsonl", [{**r, "step": summary["steps"]} for r in rows])
+    write_run_card(out, recipe, summary, source)
+    print(closing_table(summary, out, recipe))
 
 
 def schedule_change_note(checkpoint: str, max_steps: int) -> str | None:
@@ -285,15 +305,29 @@ def _initial_eval(history: list[dict], metrics_path: Path) -> dict | None:
     return history[0] if history else None
 
 
-def run_eval(target: str, overrides: list[str], out: str | None = None) -> dict:
-    """Evaluate a run directory, a warm-start recipe's checkpoint, or a model directory / built-in name."""
+def run_eval(target: str, overrides: list[str], out: str | None = None, as_json: bool = False) -> dict:
+    """Evaluate a run directory, a warm-start recipe's checkpoint, or a model directory / built-in name.
+
+    Prints a table (`as_json`: the JSON object); `out` also gets the JSON. A run directory's evaluation writes a few
+    completions to `<run>/eval_samples.jsonl`, one with `out` to `<out stem>_samples.jsonl`.
+    """
     from rlvr.models import load_model
+    from rlvr.run_card import metrics_table
+    from rlvr.samples import sample_completions, write_samples
 
     target_path = Path(target)
+    samples_path = Path(out).with_name(f"{Path(out).stem}_samples.jsonl") if out else None
     if (target_path / "config.yaml").is_file():  # a run directory: its recipe and final model
-        recipe = load_recipe(target_path / "config.yaml", [*overrides, "resume=false", "overwrite=false"], "train")
+        trained = (target_path / "final").is_dir() or last_checkpoint(target_path)
+        if not trained:
+            raise RLVRError(f"run directory '{target}' has no final/ model and no checkpoint-*/: nothing to evaluate")
+        fixed = ["model.warm_start=null", "resume=false", "overwrite=false"]  # the warm start's recipe is not needed
+        recipe = load_recipe(target_path / "config.yaml", [*overrides, *fixed], "train")
         final = target_path / "final"
-        source = str(final if final.is_dir() else (last_checkpoint(target_path) or resolve_model_source(recipe)))
+        source = str(final if final.is_dir() else last_checkpoint(target_path))
+        samples_path = samples_path or target_path / "eval_samples.jsonl"
+    elif target_path.is_dir() and not (target_path / "config.json").is_file():
+        raise RLVRError(f"'{target}' is not a run directory (no config.yaml) nor a model directory (no config.json)")
     else:  # default recipe plus overrides (task.name=..., eval.*), for a warm-start recipe or a model
         from rlvr.config import build_dataclass, parse_overrides
 
@@ -309,7 +343,9 @@ def run_eval(target: str, overrides: list[str], out: str | None = None) -> dict:
     max_new = recipe.train.get("max_completion_length", CPU_DEFAULTS["max_completion_length"])
     metrics = make_evaluator(recipe, task, tokenizer, max_new)(model)
     metrics = {"model": source, **metrics}
-    print(json.dumps(metrics, indent=2))
+    print(json.dumps(metrics, indent=2) if as_json else metrics_table(metrics))
     if out:
         Path(out).write_text(json.dumps(metrics, indent=2))
+    if samples_path:
+        write_samples(samples_path, sample_completions(model, tokenizer, recipe, task, max_new))
     return metrics

@@ -1,47 +1,75 @@
-"""RLVRTrainer: TRL's GRPOTrainer plus exploration hooks. The only place rlvr touches TRL internals.
+"""RLVRTrainer: TRL's GRPOTrainer with rlvr's rollout step and policy loss, and the exploration hooks between.
 
-Every experiment runs this loop; what varies is the exploration module (`rlvr/exploration/`), called at:
+Every experiment runs this loop; what varies is the exploration stack (`rlvr/exploration/`, hooks in base.py):
 
-    _generate_single_turn             -> explorer.generate          (rollout; else rlvr's fast sampler or TRL's)
-    _generate_and_score_completions   -> explorer.select_groups     (whole groups, before TRL's row shuffle)
-                                      -> explorer.shape_advantages  ((B,) or (B, T))
-    _compute_loss                     -> explorer.extra_loss        (added to TRL's loss, same GA scaling)
+    _generate_and_score_completions   rlvr/rollout.py   sample, score (TRL's _calculate_rewards), select groups,
+                                                        group advantages (groups of any size), padded batch
+    _prepare_inputs                   here              TRL's shuffle, then a split into steps_per_generation
+                                                        micro-batches that drops no row (TRL floors B / steps)
+    _compute_loss                     here + loss.py    TRL's clipped surrogate with module weights inside
 
-With the `none` module and `sampler: trl` this is exactly GRPOTrainer (tests/test_trainer.py checks the
-loss trajectory). The TRL methods overridden here are pinned by tests/test_trl_seam.py (trl==1.16.*).
+With the `none` module this is exactly GRPOTrainer for loss_type grpo, bnpo, dr_grpo and dapo, with and without
+num_iterations > 1 (tests/test_parity.py). The TRL methods overridden or called here are pinned by
+tests/test_trl_seam.py (trl==1.16.*).
 """
 
 from __future__ import annotations
 
 import torch
 from trl import GRPOTrainer
+from trl.trainer.utils import shuffle_sequence_dict
 
-from rlvr import batch as B
+from rlvr import loss as L
 from rlvr.errors import RLVRError
-from rlvr.exploration.base import Explorer
+from rlvr.exploration.context import LossContext, RunInfo
+from rlvr.exploration.stack import as_stack
+from rlvr.rollout import RolloutMixin
+from rlvr.rollout_log import RolloutLogMixin
 
 
 class NonFiniteLossError(RLVRError):
     """Raised before the backward pass, so the parameters (and the last checkpoint) are still good."""
 
 
-class RLVRTrainer(GRPOTrainer):
-    def __init__(self, *args, explorer: Explorer | None = None, sampler: str = "fast", **kwargs):
-        self.explorer = explorer if explorer is not None else Explorer()
+class RLVRTrainer(RolloutMixin, RolloutLogMixin, GRPOTrainer):
+    def __init__(self, *args, explorer=None, sampler: str = "fast", **kwargs):
+        self.explorer = as_stack(explorer)
         self.rlvr_sampler = sampler
-        self._logps_cache = None
-        self._last_rewards_per_func = None
         self._extra_rows = None
         self._sampled_tokens = 0  # sampled on this process since the last rollout batch was logged
-        self.current_rows: list[dict] = []
+        self._add_module_rewards(kwargs)
         super().__init__(*args, **kwargs)
+        self._check_supported()
         self._check_whole_groups()
         self._check_unsharded()
-        self.explorer.setup(self)
+        self.entropy_control = L.EntropyControl(self)
+        self.frozen_policy = self._make_frozen_policy() if self.explorer.needs_frozen_policy else None
+        run = RunInfo(
+            self.args, self.num_generations, self.accelerator.num_processes, self.is_peft, self.processing_class
+        )
+        self.explorer.setup(run)
+
+    # -- set-up checks ------------------------------------------------------------------------------
+    def _add_module_rewards(self, kwargs: dict) -> None:
+        """Module-provided reward functions join the recipe's, with their weights (TRL's reward_weights)."""
+        extra = self.explorer.reward_funcs()
+        if not extra:
+            return
+        funcs = kwargs.get("reward_funcs")
+        funcs = list(funcs) if isinstance(funcs, list | tuple) else [funcs]
+        args = kwargs["args"]
+        weights = list(args.reward_weights) if args.reward_weights is not None else [1.0] * len(funcs)
+        kwargs["reward_funcs"] = funcs + [f for f, _ in extra]
+        args.reward_weights = weights + [float(w) for _, w in extra]
+
+    def _check_supported(self) -> None:
+        L.check_loss_settings(self.args)
+        if self.tools or self.environment_factories is not None or self.rollout_func is not None:
+            raise RLVRError("tools, environments and rollout_func are not supported by rlvr's rollout step")
 
     def _check_whole_groups(self) -> None:
-        # TRL gathers rewards before computing advantages, but the hooks (select_groups, generate) see only this
-        # process's rows: with several processes every process must hold whole groups of num_generations rows.
+        # Groups are normalised on gathered rewards, but the hooks see only this process's rows: with several
+        # processes every process must hold whole groups of num_generations rows.
         a = self.args
         rows = a.per_device_train_batch_size * a.steps_per_generation
         if self.accelerator.num_processes > 1 and rows % self.num_generations:
@@ -61,23 +89,20 @@ class RLVRTrainer(GRPOTrainer):
                 "the whole model): use DDP (accelerate launch --multi_gpu) or DeepSpeed ZeRO-1/2"
             )
 
-    # -- rollout ------------------------------------------------------------------------------------
-    def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations, has_tool_images=False):
-        out = self.explorer.generate(prompt_ids)
-        if out is not None:
-            return out
-        if self._fast_sampler_applies(images):
-            res = self.sample(prompt_ids)
-            return res.completion_ids, None
-        out = super()._generate_single_turn(prompt_ids, images, multimodal_fields, num_generations, has_tool_images)
-        self.add_sampled_tokens(sum(len(ids) for ids in out[0]))
-        return out
+    @property
+    def is_peft(self) -> bool:
+        from accelerate.utils import is_peft_model
 
-    def add_sampled_tokens(self, n: int) -> None:
-        """Count tokens a rollout sampled, kept or not (oversampling candidates, refills, LATR tree tokens)."""
-        self._sampled_tokens += int(n)
+        return is_peft_model(self.accelerator.unwrap_model(self.model))
 
-    def _fast_sampler_applies(self, images) -> bool:
+    def _make_frozen_policy(self):
+        from rlvr.frozen import FrozenPolicy
+
+        model = self.accelerator.unwrap_model(self.model)
+        return FrozenPolicy(model, self.temperature, self.processing_class.pad_token_id, self.is_peft)
+
+    # -- sampling -----------------------------------------------------------------------------------
+    def _fast_sampler_applies(self, images=None) -> bool:
         plain = self.min_p is None and self.repetition_penalty == 1.0 and not self.args.generation_kwargs
         return (
             self.rlvr_sampler == "fast"
@@ -105,125 +130,128 @@ class RLVRTrainer(GRPOTrainer):
         self.add_sampled_tokens(res.num_generated_tokens)
         return res
 
-    # -- scoring and group selection ----------------------------------------------------------------
-    def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
-        rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
-        self._last_rewards_per_func = rewards_per_func  # (N_global, n_funcs), kept for the hooks
-        return rewards_per_func
-
-    def _generate_and_score_completions(self, inputs):
-        batch = self.generate_and_score(inputs)
+    # -- micro-batches ------------------------------------------------------------------------------
+    def _prepare_inputs(self, generation_batch):
         if not self.model.training:
-            return batch
-        n_before = batch["completion_mask"].sum()
-        batch = self.explorer.select_groups(batch)
-        batch["advantages"] = self.explorer.shape_advantages(batch["advantages"], batch)  # (B,) or (B, T)
-        if batch["completion_mask"].sum() != n_before or "tool_mask" in batch:
-            batch["num_items_in_batch"] = self.count_loss_tokens(batch)
-        self._log_group_diversity(batch)
-        self._log_sampled_tokens()
-        self._flush_explorer_metrics("train")
-        return batch
-
-    def _log_sampled_tokens(self) -> None:
-        """`sampled_tokens`: tokens sampled for this rollout batch on all processes (cost beyond what is trained on)."""
-        local = torch.tensor([self._sampled_tokens], device=self.accelerator.device)
-        self._sampled_tokens = 0
-        self._metrics["train"]["sampled_tokens"].append(self.accelerator.gather(local).sum().item())
-
-    def _log_group_diversity(self, batch: dict) -> None:
-        """Distinct completions and final answers per group (/ G) of the rows trained on, for every module."""
-        from rlvr.tasks.answer import extract_answer
-
-        g = self.num_generations
-        ids = (batch["completion_ids"] * batch["completion_mask"]).tolist()  # (B, C), pads zeroed
-        texts = self.processing_class.batch_decode(ids, skip_special_tokens=True)
-        groups = range(0, len(texts), g)
-        comp = [len({tuple(x) for x in ids[i : i + g]}) / g for i in groups]
-        ans = [len({extract_answer(t) for t in texts[i : i + g]} - {None}) / g for i in groups]
-        self._metrics["train"]["diversity/distinct_completions"].append(sum(comp) / len(comp))
-        self._metrics["train"]["diversity/distinct_answers"].append(sum(ans) / len(ans))
-
-    def generate_and_score(self, rows: list[dict]) -> dict:
-        """TRL's generate+score+advantage step on `rows` (prompts repeated G times), plus local `rewards` (B,)."""
-        self.current_rows = rows
-        batch = super()._generate_and_score_completions(rows)
-        weights = self.reward_weights.to(self._last_rewards_per_func.device)
-        rewards = (self._last_rewards_per_func * weights).nansum(dim=1)  # (N_global,)
-        start = self.accelerator.process_index * len(rows)
-        batch["rewards"] = rewards[start : start + len(rows)]  # (B,)
-        return batch
-
-    def count_loss_tokens(self, batch: dict) -> torch.Tensor:
-        mask = batch["completion_mask"] * batch.get("tool_mask", 1)
-        return self.accelerator.gather(mask.sum()).sum()
-
-    def score(self, rows: list[dict], completions: list[str]) -> torch.Tensor:
-        """Weighted reward of each (row, completion) on this process, without logging: (N,)."""
-        keys = [k for k in rows[0] if k not in ("prompt", "completion", "completion_ids")]
-        kwargs = {k: [r[k] for r in rows] for k in keys}
-        prompts = [r["prompt"] for r in rows]
-        cols = []
-        for func in self.reward_funcs:
-            out = func(
-                prompts=prompts, completions=completions, completion_ids=None, trainer_state=self.state, **kwargs
-            )
-            cols.append(torch.tensor([torch.nan if v is None else v for v in out], dtype=torch.float32))
-        per_func = torch.stack(cols, dim=1)  # (N, n_funcs)
-        return (per_func * self.reward_weights.cpu()).nansum(dim=1)
-
-    def draw_rows(self, num_prompts: int) -> list[dict]:
-        """Fresh training prompts, each repeated G times, from a seeded stream independent of TRL's sampler."""
-        step = self.state.global_step
-        calls = self._extra_rows[1] + 1 if self._extra_rows and self._extra_rows[0] == step else 0
-        self._extra_rows = (step, calls)  # seeded by (seed, step, call): identical after a resume
-        rows = B.sample_rows(self.train_dataset, num_prompts, seed=f"{self.args.seed}-{step}-{calls}")
-        return [dict(r) for r in rows for _ in range(self.num_generations)]
+            return super()._prepare_inputs(generation_batch)
+        every = self.args.steps_per_generation * self.num_iterations
+        if self._step % every == 0 or self._buffered_inputs is None:  # None after a resume
+            batch = shuffle_sequence_dict(self._generate_and_score_completions(generation_batch))
+            self._buffered_inputs = split_rows(batch, self.args.steps_per_generation)
+        return self._buffered_inputs[self._step % self.args.steps_per_generation]
 
     # -- loss ---------------------------------------------------------------------------------------
-    def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep, *args, **kwargs):
-        out = super()._get_per_token_logps_and_entropies(
-            model, input_ids, attention_mask, logits_to_keep, *args, **kwargs
-        )
-        if kwargs.get("compute_entropy") and torch.is_grad_enabled():
-            self._logps_cache = out[:2]  # the training forward: (logps (B, T), entropies (B, T)), with grad
-        return out
-
     def _compute_loss(self, model, inputs):
-        self._logps_cache = None
-        loss = super()._compute_loss(model, inputs)
-        if self._logps_cache is not None:
-            logps, entropies = self._logps_cache
-            mask = inputs["completion_mask"] * inputs.get("tool_mask", 1)  # (B, T)
-            extra = self.explorer.extra_loss(inputs, logps, entropies, mask)
-            if extra is not None:
-                loss = loss + extra
-            self._logps_cache = None
-        self._flush_explorer_metrics("train" if model.training else "eval")
+        ids = torch.cat([inputs["prompt_ids"], inputs["completion_ids"]], dim=1)  # (B, P + T)
+        attn = torch.cat([inputs["prompt_mask"], inputs["completion_mask"]], dim=1)  # (B, P + T)
+        mask = (
+            inputs["completion_mask"] if "tool_mask" not in inputs else inputs["completion_mask"] * inputs["tool_mask"]
+        )
+        logps, entropies, aux_loss = self._get_per_token_logps_and_entropies(
+            model,
+            ids,
+            attn,
+            inputs["completion_ids"].size(1),
+            compute_entropy=True,
+            compute_aux_loss=self.aux_loss_enabled,
+        )  # (B, T), (B, T)
+        q = self.top_entropy_quantile
+        entropy_mask = self.get_high_entropy_mask(entropies, mask, 1 - q) if q < 1.0 else None  # (B, T)
+        adv = inputs["advantages"]
+        adv = adv.unsqueeze(1) if adv.dim() == 1 else adv  # (B, 1) or (B, T)
+        old = inputs.get("old_per_token_logps")
+        old = logps.detach() if old is None else old  # (B, T)
+        lctx = LossContext(inputs, logps, entropies, mask, adv, old, None, self.state.global_step)
+        lctx.epsilon_low, lctx.epsilon_high, lctx.aggregate = (
+            self.epsilon_low,
+            self.epsilon_high,
+            self._aggregator(inputs, mask),
+        )
+        per_token, ratio, kl = self._surrogate(lctx, entropy_mask)  # (B, T)
+        loss, policy_loss = lctx.aggregate(per_token, full=True)
+        mode = "train" if self.model.training else "eval"
+        if self._entropy_bonus_enabled:
+            effective = mask if entropy_mask is None else mask * entropy_mask
+            loss = loss - self.entropy_control.term(entropies, effective, mode)
+            self._metrics[mode]["policy_loss"].append(self.accelerator.gather(policy_loss).nanmean().item())
+        if self.aux_loss_enabled:
+            loss = loss + self.router_aux_loss_coef * aux_loss / (
+                self.current_gradient_accumulation_steps if mode == "train" else 1.0
+            )
+            self._metrics[mode]["aux_loss"].append(self.accelerator.gather_for_metrics(aux_loss).mean().item())
+        L.log_loss_metrics(self, mode, mask, entropies, ratio, adv, kl, self.epsilon_low, self.epsilon_high)
+        extra = self.explorer.extra_loss(lctx)
+        loss = loss if extra is None else loss + extra
+        self._flush_explorer_metrics(mode)
         if not torch.isfinite(loss):
             raise NonFiniteLossError(
                 f"loss is {loss.item()} at step {self.state.global_step}: training stopped before the update; "
-                "lower train.learning_rate or check the exploration module's extra loss"
+                "lower train.learning_rate or check the exploration module's loss hooks"
             )
         return loss
 
-    def aggregate(self, per_token: torch.Tensor, mask: torch.Tensor, inputs: dict) -> torch.Tensor:
-        """Reduce a (B, T) per-token term exactly like TRL's policy loss for this loss_type (GA-scaled)."""
-        ga = self.current_gradient_accumulation_steps if self.model.training else 1.0
-        if self.loss_type in ("grpo", "sapo"):
-            return ((per_token * mask).sum(-1) / mask.sum(-1).clamp(min=1.0)).mean() / ga
-        if self.loss_type == "luspo":  # sequence sums, not length-normalized (TRL scales each sequence by its length)
-            return (per_token * mask).sum(-1).mean() / ga
-        if self.loss_type == "bnpo":
-            return (per_token * mask).sum() / mask.sum().clamp(min=1.0) / ga
-        if self.loss_type == "dr_grpo":
-            return (per_token * mask).sum() / (per_token.size(0) * self.max_completion_length) / ga
-        normalizer = inputs["num_items_in_batch"].clamp(min=1.0) / self.accelerator.num_processes
-        if self.model.training:
-            normalizer = normalizer * ga / self.args.steps_per_generation
-        return (per_token * mask).sum() / normalizer
+    def _surrogate(self, lctx: LossContext, entropy_mask):
+        """Per-token loss (B, T) with the off-policy mask, entropy mask, module weights and KL inside."""
+        lctx.ratio = L.importance_ratio(lctx.logps, lctx.old_logps, lctx.mask, self.importance_sampling_level)
+        kl = None
+        if self.beta != 0.0:
+            kl = L.kl_k3(lctx.inputs["ref_per_token_logps"], lctx.logps)  # (B, T)
+            kl = kl * lctx.ratio if self.args.use_bias_correction_kl else kl
+        per_token, ratio = L.clipped_surrogate(
+            lctx.ratio, lctx.advantages, self.epsilon_low, self.epsilon_high, self.args.delta
+        )
+        if self.off_policy_mask_threshold is not None:
+            sampled = lctx.inputs.get("sampling_per_token_logps", lctx.old_logps)
+            per_token = per_token * self.get_off_policy_mask(
+                advantages=lctx.advantages, per_token_logps=lctx.logps, sampling_per_token_logps=sampled,
+                mask=lctx.mask, off_policy_threshold=self.off_policy_mask_threshold,
+            )  # fmt: skip
+        if entropy_mask is not None:
+            per_token = per_token * entropy_mask
+        weights = self.explorer.token_weights(lctx)  # (B, T) or None
+        if weights is not None:
+            per_token = per_token * weights
+        per_token = self.explorer.shape_token_loss(lctx, per_token)
+        if kl is not None:
+            per_token = per_token + self.beta * kl
+        return per_token, ratio, kl
+
+    def _aggregator(self, inputs: dict, mask: torch.Tensor):
+        """aggregate(per_token, mask=None): reduce like this run's loss_type, GA-scaled (rlvr.loss.aggregate)."""
+        ga = self.current_gradient_accumulation_steps if self.model.training else None
+        kw = dict(ga=ga, max_len=self.max_completion_length, num_items=inputs["num_items_in_batch"])
+        kw.update(processes=self.accelerator.num_processes, spg=self.args.steps_per_generation)
+
+        def aggregate(per_token, m=None, full=False):
+            out = L.aggregate(per_token, mask if m is None else m, self.loss_type, **kw)
+            return out if full else out[0]
+
+        return aggregate
 
     # -- metrics ------------------------------------------------------------------------------------
     def _flush_explorer_metrics(self, mode: str) -> None:
         for name, values in self.explorer.pop_metrics().items():
             self._metrics[mode][f"explore/{name}"].extend(values)
+
+
+def split_rows(batch: dict, parts: int) -> list[dict]:
+    """Split every per-row entry into `parts` consecutive chunks whose sizes differ by at most one row.
+
+    TRL's split_tensor_dict floors B / parts and silently drops the remainder, which variable group sizes would hit;
+    with B divisible by `parts` the chunks are exactly TRL's. 0-dim tensors (num_items_in_batch) are shared.
+    """
+    n = next(len(v) for v in batch.values() if isinstance(v, list) or (isinstance(v, torch.Tensor) and v.dim() > 0))
+    if n < parts:
+        raise RLVRError(f"a rollout of {n} rows cannot fill {parts} micro-batches (steps_per_generation)")
+    bounds = (
+        [round(i * n / parts) for i in range(parts + 1)] if n % parts else [i * (n // parts) for i in range(parts + 1)]
+    )
+    out = []
+    for a, b in zip(bounds, bounds[1:]):
+        out.append(
+            {
+                k: v[a:b] if isinstance(v, list) or (isinstance(v, torch.Tensor) and v.dim() > 0) else v
+                for k, v in batch.items()
+            }
+        )
+    return out

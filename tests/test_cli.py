@@ -47,7 +47,9 @@ def test_overrides_after_an_option_still_count(monkeypatch, tmp_path, tiny_recip
     import rlvr.train
 
     seen = {}
-    monkeypatch.setattr(rlvr.train, "run_eval", lambda target, overrides, out=None: seen.update(o=overrides, out=out))
+    monkeypatch.setattr(
+        rlvr.train, "run_eval", lambda target, overrides, out=None, as_json=False: seen.update(o=overrides, out=out)
+    )
     out = str(tmp_path / "m.json")
     assert main(["eval", "runs/x", "task.max_digits=4", "--out", out, "eval.n_samples=2"]) == 0
     assert seen == {"o": ["task.max_digits=4", "eval.n_samples=2"], "out": out}

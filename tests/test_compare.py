@@ -29,7 +29,8 @@ FIGURES = ("pass1_vs_step.png", "entropy_vs_step.png", "zero_std_vs_step.png", "
 
 def final_eval(p1: float) -> dict:
     ev = {f"pass@{k}": min(1.0, p1 + 0.05 * i) for i, k in enumerate((1, 2, 4, 8, 16))}
-    return {**ev, "greedy_accuracy": p1, "entropy": 0.3, "distinct_answers": 2.0, "frac_zero_std": 0.4}
+    ev.update(greedy_accuracy=p1, entropy=0.3, distinct_answers=2.0, frac_zero_std=0.4, num_problems=128)
+    return {**ev, "num_samples": 16}
 
 
 def fake_run(run_dir, module: str, seed: int, p1: float, steps: int = 4) -> None:
@@ -82,9 +83,16 @@ def test_report_tables_and_figures(results):
     mean = (0.70 + 0.74) / 2
     se = statistics.stdev([0.70, 0.74]) / math.sqrt(2)
     assert f"{mean:.3f} ± {se:.3f}" in md  # latr pass@1: 0.720 ± 0.020
-    diff_line = next(line for line in md.splitlines() if line.startswith("| latr |") and "[" in line)
-    assert diff_line.startswith(f"| latr | {mean - 0.55:+.3f} [")  # vs the `none` label grpo
+    # paired vs the `none` label grpo: d = 0.20, 0.14 -> mean 0.17, s.e. 0.03, t(1) (Cauchy) quantile tan(0.475 pi)
+    t1, p = math.tan(math.pi * 0.475), 1 - 2 / math.pi * math.atan(0.17 / 0.03)
+    ci = f"[{0.17 - t1 * 0.03:+.3f}, {0.17 + t1 * 0.03:+.3f}]"  # [-0.211, +0.551]
+    diff_line = next(line for line in md.splitlines() if line.startswith("| latr | 2 |"))
+    assert diff_line.startswith(f"| latr | 2 | +0.170 | {ci} | {p:.2g} | {p:.2g} | {ci} (95.00%) | no |")
     assert "baseline `grpo`" in md and "Welch" in md
+    # sampling s.d. sqrt((pass@2 - pass@1) / (128 * 16)) = sqrt(0.05 / 2048); between seeds stdev(0.70, 0.74)
+    sd, between = math.sqrt(0.05 / 2048), statistics.stdev([0.70, 0.74])
+    assert f"| latr | 2 | {sd:.4f} | {between:.4f} | {sd**2 / between**2:.2f} |" in md
+    assert float(by_run[("latr", 0)]["pass@1_sampling_sd"]) == pytest.approx(sd)
 
     def cells(start: str) -> list[str]:
         return [c.strip() for c in next(li for li in md.splitlines() if li.startswith(start)).strip("|").split("|")]
@@ -192,11 +200,12 @@ def test_parallel_runs_build_each_warm_start_once_first(tmp_path, monkeypatch, t
     monkeypatch.setattr(rlvr.compare, "_train_subprocess", fake_subprocess)
     fake_run(tmp_path / "runs" / "tiny__s0", "none", 0, 0.5)  # finished: needs nothing
     ws = ["model.warm_start=recipes/sft_addition.yaml"]
-    entries = [Entry(str(tiny_recipe), "tiny"), Entry(str(tiny_recipe), "other", ["model.warm_start=w2.yaml"])]
+    other = ["model.warm_start=recipes/sft_countdown.yaml"]  # (warm starts must be existing recipes)
+    entries = [Entry(str(tiny_recipe), "tiny"), Entry(str(tiny_recipe), "other", other)]
     comp = Comparison(entries, seeds=[0, 1], overrides=ws, jobs=2)
     assert run_comparison(comp, tmp_path) == []
     builds = [e for e in events if e[0] == "build"]
-    assert builds == [("build", "recipes/sft_addition.yaml"), ("build", "w2.yaml")]  # once each, in order
+    assert builds == [("build", "recipes/sft_addition.yaml"), ("build", "recipes/sft_countdown.yaml")]  # once, in order
     assert events[:2] == builds and len(events) == 2 + 3  # before every run; tiny__s0 was already done
 
 
@@ -214,3 +223,66 @@ def test_training_signatures_windows_and_preferred_keys(tmp_path):
     write_report(tmp_path)
     md = (tmp_path / "results.md").read_text()
     assert "| grpo | 0.500 | 0.134 | n/a | n/a |" in md and "| over | 0.100 | 0.134 |" in md
+
+
+def seed_run(tmp_path, monkeypatch, tiny_recipe):
+    """A `fake_train` that records the seeds it trains, and the CLI arguments of a 'tiny' comparison into tmp_path."""
+    monkeypatch.setattr(rlvr.recipe, "check_grpo_args", lambda *a: None)
+    trained = []
+
+    def fake_train(recipe):
+        trained.append(recipe.seed)
+        fake_run(Path(recipe.output_dir), "none", recipe.seed, 0.5 + 0.01 * recipe.seed)
+
+    monkeypatch.setattr(rlvr.train, "run_train", fake_train)
+    return trained, lambda n, *extra: ["compare", str(tiny_recipe), "--seeds", str(n), "--out", str(tmp_path), *extra]
+
+
+def test_seeds_added_after_the_first_run_are_refused_unless_told(tmp_path, monkeypatch, capsys, tiny_recipe):
+    trained, argv = seed_run(tmp_path, monkeypatch, tiny_recipe)
+    assert main(argv(2)) == 0 and trained == [0, 1]
+    record = json.loads((tmp_path / "comparison.json").read_text())
+    assert record["seeds"] == [0, 1] and record["labels"] == ["tiny"] and "note" not in record
+    capsys.readouterr()
+    assert main(argv(4)) == 2 and trained == [0, 1]  # refused before any training
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: seeds [2, 3] were not in the seed list [0, 1] of ") and "--add-seeds" in err
+    assert len(err.splitlines()) == 1
+    assert main(argv(1)) == 0 and trained == [0, 1]  # a subset of the list is fine (and trains nothing)
+    assert main(argv(3, "--add-seeds")) == 0 and trained == [0, 1, 2]
+    record = json.loads((tmp_path / "comparison.json").read_text())
+    assert record["seeds"] == [0, 1] and [a["seeds"] for a in record["added"]] == [[2]]
+    assert main(argv(3)) == 0  # seed 2 is now on record: no second flag needed
+    md = (tmp_path / "results.md").read_text()
+    assert "Seed list fixed when the first run started" in md and "(--add-seeds): [2]" in md
+
+
+def test_a_comparison_begun_before_seed_records_is_recorded_not_refused(tmp_path, monkeypatch, tiny_recipe):
+    trained, argv = seed_run(tmp_path, monkeypatch, tiny_recipe)
+    fake_run(tmp_path / "runs" / "tiny__s0", "none", 0, 0.5)  # made before rlvr wrote comparison.json
+    assert main(argv(2)) == 0 and trained == [1]
+    record = json.loads((tmp_path / "comparison.json").read_text())
+    assert record["seeds"] == [0, 1] and "already existed" in record["note"]
+
+
+def test_records_make_a_committed_comparison_re_derivable(results):
+    write_report(results)
+    for run in ("grpo__s0", "latr__s1"):
+        for name in ("summary.json", "metrics.jsonl", "config.yaml"):
+            assert (results / "records" / run / name).read_bytes() == (results / "runs" / run / name).read_bytes()
+    md, table = (results / "results.md").read_text(), (results / "results.csv").read_text()
+    for d in (results / "runs").iterdir():  # a fresh clone: runs/ is git-ignored, records/ is committed
+        for f in d.iterdir():
+            f.unlink()
+    assert main(["compare", "--report-only", "--out", str(results)]) == 0
+    assert (results / "results.md").read_text() == md and (results / "results.csv").read_text() == table
+
+
+def test_a_run_on_disk_wins_over_its_older_record(results):
+    write_report(results)
+    fake_run(results / "runs" / "latr__s0", "latr", 0, 0.9)  # re-trained after the records were copied
+    write_report(results)
+    with (results / "results.csv").open() as f:
+        p1 = {(r["label"], r["seed"]): float(r["pass@1"]) for r in csv.DictReader(f)}
+    assert p1[("latr", "0")] == pytest.approx(0.9)
+    assert json.loads((results / "records" / "latr__s0" / "summary.json").read_text())["final_eval"]["pass@1"] == 0.9

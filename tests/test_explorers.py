@@ -8,8 +8,9 @@ from torch.testing import assert_close
 
 from rlvr.errors import ConfigError
 from rlvr.exploration.clip_higher import ClipHigher, ClipHigherConfig
+from rlvr.exploration.context import LossContext, RunInfo
 from rlvr.exploration.entropy_bonus import EntropyBonus, EntropyBonusConfig
-from rlvr.exploration.lp_reg import lp_reg_term, proxy_logps
+from rlvr.exploration.lp_reg import LpReg, LpRegConfig, lp_reg_select, proxy_logps
 from rlvr.exploration.oversampling import Oversampling, max_diversity_subset, max_variance_subset
 
 # -- oversampling ---------------------------------------------------------------------------------
@@ -74,40 +75,48 @@ def test_proxy_logps_relative_min_p_by_hand():
     assert filtered.item() == -1e4
 
 
-def test_lp_reg_term_selects_lowest_negative_tokens_below_proxy():
+def _lctx(logps, adv, mask, proxy):
+    """A LossContext built by hand: on-policy ratio exp(lp - lp.detach()) = 1 with gradient d ratio / d lp = 1."""
+    ratio = torch.exp(logps - logps.detach())
+    return LossContext({"proxy_logps": proxy}, logps, torch.zeros_like(logps), mask, adv, logps.detach(), ratio)
+
+
+def test_lp_reg_replaces_the_surrogate_on_the_lowest_negative_tokens_below_proxy():
     # 1 row, 5 tokens, advantage -1: all 5 tokens negative; rho 0.4 -> n_sel = int(5 * 0.4) = 2
     logps = torch.log(torch.tensor([[0.9, 0.05, 0.5, 0.02, 0.3]])).requires_grad_(True)
     proxy = torch.log(torch.tensor([[0.95, 0.10, 0.6, 0.01, 0.4]]))  # token 3 is above its proxy: not kept
-    adv = torch.tensor([-1.0])
-    mask = torch.ones(1, 5)
-    term, sel, n_neg = lp_reg_term(logps, logps.detach(), proxy, adv, mask, rho=0.4, beta=1.0, eps_low=0.2,
-                                   eps_high=0.2)  # fmt: skip
+    adv, mask = torch.tensor([[-1.0]]), torch.ones(1, 5)
+    sel, n_neg = lp_reg_select(logps, proxy, adv, mask, rho=0.4)
     assert n_neg == 5
     assert sel.tolist() == [[False, True, False, False, False]]  # the two lowest are tokens 3 and 1; 3 fails lp < lq
-    # on-policy ratio 1: clipped = -A*1 = 1; new = -A*1 + k3(lp, lq); term = k3 = exp(lq-lp) - (lq-lp) - 1
+    lctx = _lctx(logps, adv, mask, proxy)
+    surrogate = -(adv * lctx.ratio)  # (1, 5): the clipped surrogate on-policy, 1 everywhere
+    module = LpReg(LpRegConfig(rho=0.4, beta=1.0))
+    out = module.shape_token_loss(lctx, surrogate)
+    # token 1: -A * ratio + k3(lp, lq) = 1 + exp(d) - d - 1 with d = lq - lp = log 2; elsewhere the surrogate (1)
     d = math.log(0.10) - math.log(0.05)
-    assert_close(term[0, 1], torch.tensor(math.exp(d) - d - 1))
-    assert term[0, [0, 2, 3, 4]].abs().sum() == 0
-    term.sum().backward()  # gradient w.r.t. log pi on the kept token: 1 - pi_proxy / pi = 1 - 2 = -1 (plus ratio)
-    assert_close(logps.grad[0, 1], torch.tensor(-1.0 + 1.0 - 1.0))
+    assert_close(out[0, 1], torch.tensor(1.0 + math.exp(d) - d - 1))
+    assert_close(out[0, [0, 2, 3, 4]], torch.ones(4))
+    out.sum().backward()
+    # d/d lp: surrogate tokens 1 (ratio); token 1: ratio's 1 plus dk3/dlp = 1 - pi_proxy / pi = 1 - 2 = -1 -> 0
+    assert_close(logps.grad, torch.tensor([[1.0, 0.0, 1.0, 1.0, 1.0]]))
+    assert module.pop_metrics()["reg_tokens"] == [1.0]
 
 
-def test_lp_reg_term_needs_more_than_one_selected_token():
+def test_lp_reg_needs_more_than_one_selected_token():
     logps = torch.log(torch.tensor([[0.1, 0.2, 0.9]]))
     proxy = torch.zeros(1, 3)
-    term, sel, n_neg = lp_reg_term(logps, logps, proxy, torch.tensor([-1.0]), torch.ones(1, 3), 0.01, 1.0, 0.2, 0.2)
-    assert n_neg == 3 and not sel.any() and term.abs().sum() == 0  # n_sel = max(1, 0) = 1: no step (authors' rule)
-    pos = lp_reg_term(logps, logps, proxy, torch.tensor([1.0]), torch.ones(1, 3), 1.0, 1.0, 0.2, 0.2)
-    assert pos[2] == 0 and not pos[1].any()  # positive advantages are never regularised
+    sel, n_neg = lp_reg_select(logps, proxy, torch.tensor([[-1.0]]), torch.ones(1, 3), 0.01)
+    assert n_neg == 3 and not sel.any()  # n_sel = max(1, 0) = 1: no step (authors' rule)
+    sel, n_neg = lp_reg_select(logps, proxy, torch.tensor([[1.0]]), torch.ones(1, 3), 1.0)
+    assert n_neg == 0 and not sel.any()  # positive advantages are never regularised
 
 
 def test_dynamic_sampling_refuses_two_processes_with_one_line():
-    from types import SimpleNamespace
-
     from rlvr.errors import RLVRError
 
-    fake = SimpleNamespace(accelerator=SimpleNamespace(num_processes=2), num_generations=8)
+    run = RunInfo(args=None, num_generations=8, num_processes=2, is_peft=False, tokenizer=None)
     with pytest.raises(RLVRError, match="single-process") as err:
-        Oversampling(Oversampling.config_cls()).setup(fake)
+        Oversampling(Oversampling.config_cls()).setup(run)
     assert "\n" not in str(err.value)
-    Oversampling(Oversampling.config_cls(dynamic_sampling=False)).setup(fake)  # completion oversampling is local
+    Oversampling(Oversampling.config_cls(dynamic_sampling=False)).setup(run)  # completion oversampling is local

@@ -6,6 +6,7 @@ import pytest
 import torch
 import transformers
 
+from rlvr.errors import ConfigError
 from rlvr.exploration.latr import Latr, LatrConfig, mix_ratio
 from rlvr.sampling import sample
 from rlvr.tree_sampler import allocate, levenshtein, rouge_l, spawn_mask, suffix_match, too_similar, tree_sample
@@ -168,29 +169,41 @@ def test_mix_ratio_schedule():
     assert [mix_ratio(sched, s) for s in (0, 9, 10, 19, 20, 79, 80, 199, 200, 999)] == [
         1.0, 1.0, 0.75, 0.75, 0.5, 0.5, 0.25, 0.25, 0.0, 0.0
     ]  # fmt: skip
-    with pytest.raises(ValueError):
-        LatrConfig(mix_ratio_schedule={5: 1.0})
+    with pytest.raises(ConfigError, match="step-0 entry"):
+        LatrConfig(mix_ratio_schedule={5: 1.0}).validate()
 
 
-def _fake_trainer(model, step=0, G=4):
-    tr = SimpleNamespace(
-        state=SimpleNamespace(global_step=step), num_generations=G, max_completion_length=12, eos_token_ids=[EOS],
-        processing_class=SimpleNamespace(pad_token_id=PAD), temperature=1.0, model=model,
-        accelerator=SimpleNamespace(unwrap_model=lambda m: m, num_processes=1),
+class FakeEngine:
+    """What RolloutContext calls: rows' "prompt" are already token ids; the fast sampler on the fake model."""
+
+    def __init__(self, model):
+        self.model, self.sampled_tokens = model, []
+        self.add_sampled_tokens = self.sampled_tokens.append  # the real trainer also counts its own i.i.d. samples
+
+    def sample(self, ids, **kw):
+        return sample(self.model, ids, max_new_tokens=12, eos_token_ids=[EOS], pad_token_id=PAD, **kw)
+
+    def _tokenize_prompts(self, prompts):
+        return [list(p) for p in prompts], None, {}
+
+
+def _ctx(engine, prompts, step=0, G=4):
+    from rlvr.exploration.context import RolloutContext
+
+    rows = [{"prompt": p} for p in prompts]
+    return RolloutContext(
+        step=step, num_generations=G, temperature=1.0, rows=rows, group_ids=[i // G for i in range(len(rows))],
+        max_completion_length=12, eos_token_ids=[EOS], pad_token_id=PAD, policy=engine.model, _engine=engine,
     )  # fmt: skip
-    tr.sample = lambda ids, **kw: sample(model, ids, max_new_tokens=12, eos_token_ids=[EOS], pad_token_id=PAD, **kw)
-    tr.sampled_tokens = []
-    tr.add_sampled_tokens = tr.sampled_tokens.append  # the real trainer also counts its own i.i.d. samples
-    return tr
 
 
 def test_explorer_generate_order_and_metrics():
     model = FakeLM(two_level)
-    latr = Latr(LatrConfig(lookahead=[4]))
-    latr.setup(_fake_trainer(model, step=10))  # eta 0.75: 3 tree + 1 i.i.d. per group of 4
+    latr, engine = Latr(LatrConfig(lookahead=[4])), FakeEngine(model)
     prompts = [[5, 6, SEP]] * 4 + [[7, SEP]] * 4
-    ids, logprobs = latr.generate(prompts)
-    assert logprobs is None and len(ids) == 8
+    out = latr.generate(_ctx(engine, prompts, step=10))  # eta 0.75: 3 tree + 1 i.i.d. per group of 4
+    ids = out.completion_ids
+    assert out.logprobs is None and len(ids) == 8 and out.group_ids == [0] * 4 + [1] * 4 and out.prompt_ids == prompts
     ref = tree_sample(model, [[5, 6, SEP], [7, SEP]], n_tree=3, lookahead=(4,), **KW).completion_ids
     assert ids[:3] == ref[0] and ids[4:7] == ref[1]
     assert ids[3][-1] == EOS and ids[7] == [9] * 7 + [EOS]  # the i.i.d. rows
@@ -200,11 +213,9 @@ def test_explorer_generate_order_and_metrics():
     assert m["eta"] == [0.75] and m["n_tree"] == [3] and m["empty_branch_ratio"] == [pytest.approx(1 - 4 / 6)]
     assert m["tree_token_logp"][0] < 0 and m["iid_token_logp"][0] <= 0
     iid_tokens = len(ids[3]) + len(ids[7])
-    assert (
-        latr.trainer.sampled_tokens == [m["generated_tokens"][0] - iid_tokens] and iid_tokens < m["generated_tokens"][0]
-    )
-    latr.trainer.state.global_step = 200  # eta 0: plain i.i.d., no tree metrics
-    assert len(latr.generate(prompts)[0]) == 8 and "branching_ratio" not in latr.pop_metrics()
+    assert engine.sampled_tokens == [m["generated_tokens"][0] - iid_tokens] and iid_tokens < m["generated_tokens"][0]
+    later = latr.generate(_ctx(engine, prompts, step=200))  # eta 0: plain i.i.d., no tree metrics
+    assert len(later.completion_ids) == 8 and "branching_ratio" not in latr.pop_metrics()
 
 
 def test_trainer_end_to_end(tmp_path):

@@ -48,10 +48,10 @@ from rlvr.exploration.base import Explorer
 class CtrlCAtFirstStep(Explorer):
     """Sends this process SIGINT (a user's Ctrl-C) during the first optimizer step."""
 
-    def select_groups(self, batch):
-        if self.trainer.state.global_step == 0:
+    def select_groups(self, ctx, rollout):
+        if ctx.step == 0:
             os.kill(os.getpid(), signal.SIGINT)
-        return batch
+        return rollout
 '''
 
 
@@ -232,7 +232,7 @@ def test_eval_command_on_a_run_dir(run2, tmp_path, capsys):
     target = tmp_path / "metrics.json"
     capsys.readouterr()
     args = ["eval", str(out), "eval.num_problems=4", "eval.n_samples=4", "eval.ks=[1,2,4]"]
-    assert main([*args, "--out", str(target)]) == 0
+    assert main([*args, "--out", str(target), "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed == json.loads(target.read_text())
     assert printed["model"] == str(out / "final")

@@ -14,96 +14,24 @@ import pytest
 torch = pytest.importorskip("torch")
 trl = pytest.importorskip("trl")
 
-from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
-from trl import GRPOConfig, GRPOTrainer  # noqa: E402
+from _trainers import (  # noqa: E402,F401
+    MAX_LEN,
+    ROWS,
+    G,
+    assert_params_equal,
+    dataset,
+    digits,
+    make_trainer,
+    model_dir,
+    params,
+    train_logs,
+)
+from trl import GRPOTrainer  # noqa: E402
 
 from rlvr import batch as B  # noqa: E402
 from rlvr.errors import RLVRError  # noqa: E402
 from rlvr.exploration.base import Explorer  # noqa: E402
-from rlvr.models import build_model, save_model  # noqa: E402
-from rlvr.tasks import build_task  # noqa: E402
 from rlvr.trainer import NonFiniteLossError, RLVRTrainer  # noqa: E402
-
-G = 4  # num_generations
-ROWS = 8  # per_device_train_batch_size: rows of one generation batch (2 prompts x G) with the defaults below
-MAX_LEN = 16
-
-
-def digits(prompts, completions, **kwargs):
-    """Fraction of digit characters: varies between random completions, so groups have non-zero reward std."""
-    return [sum(ch.isdigit() for ch in c) / max(len(c), 1) for c in completions]
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    path = tmp_path_factory.mktemp("char02m")
-    model, tok = build_model("char-0.2m", seed=0)
-    save_model(model, tok, path)
-    return str(path)
-
-
-@pytest.fixture(scope="module")
-def dataset():
-    return build_task("addition").dataset("train", 64)
-
-
-@pytest.fixture
-def make_trainer(model_dir, dataset, tmp_path):
-    """make_trainer(cls=RLVRTrainer, explorer=None, sampler=None, **GRPOConfig overrides) -> a fresh trainer."""
-    torch.set_num_threads(1)
-
-    def make(cls=RLVRTrainer, explorer=None, sampler=None, **overrides):
-        kwargs = dict(
-            output_dir=str(tmp_path / "out"),
-            use_cpu=True,
-            bf16=False,
-            report_to="none",
-            disable_tqdm=True,
-            dataloader_num_workers=0,
-            dataloader_pin_memory=False,
-            gradient_checkpointing=False,
-            max_completion_length=MAX_LEN,
-            num_generations=G,
-            per_device_train_batch_size=ROWS,
-            max_steps=2,
-            logging_steps=1,
-            save_strategy="no",
-            learning_rate=1e-3,
-            seed=0,
-        )
-        kwargs.update(overrides)
-        model = AutoModelForCausalLM.from_pretrained(model_dir)
-        tok = AutoTokenizer.from_pretrained(model_dir)
-        extra = {}
-        if cls is RLVRTrainer:
-            extra["explorer"] = explorer
-            if sampler is not None:
-                extra["sampler"] = sampler
-        return cls(
-            model=model,
-            reward_funcs=[digits],
-            args=GRPOConfig(**kwargs),
-            train_dataset=dataset,
-            processing_class=tok,
-            **extra,
-        )
-
-    return make
-
-
-def train_logs(trainer) -> list[dict]:
-    """Per-step rows of log_history (the final summary row has `train_loss`, not `loss`)."""
-    return [h for h in trainer.state.log_history if "loss" in h]
-
-
-def params(trainer) -> dict[str, torch.Tensor]:
-    return {k: v.detach().clone() for k, v in trainer.model.named_parameters()}
-
-
-def assert_params_equal(a: dict, b: dict) -> None:
-    assert a.keys() == b.keys()
-    for k in a:
-        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
 
 
 # -- 1. hook order and shapes -------------------------------------------------------------------------------------
@@ -111,32 +39,45 @@ class Recorder(Explorer):
     def __init__(self):
         super().__init__()
         self.calls: list[tuple[str, int]] = []
-        self.prompt_rows: list[int] = []
+        self.rollouts: list = []
         self.batches: list[dict] = []
         self.loss_inputs: list[tuple] = []
 
-    def _step(self):
-        return self.trainer.state.global_step
+    def sampling_kwargs(self, ctx):
+        self.calls.append(("sampling_kwargs", ctx.step))
+        assert len(ctx.rows) == len(ctx.group_ids) == ROWS and ctx.group_ids == [i // G for i in range(ROWS)]
+        return {}
 
-    def generate(self, prompt_ids):
-        self.calls.append(("generate", self._step()))
-        self.prompt_rows.append(len(prompt_ids))
+    def generate(self, ctx):
+        self.calls.append(("generate", ctx.step))
         return None
 
-    def select_groups(self, batch):
-        self.calls.append(("select_groups", self._step()))
-        self.batches.append({k: (v.detach().clone() if isinstance(v, torch.Tensor) else v) for k, v in batch.items()})
-        return batch
+    def shape_rewards(self, ctx, rollout):
+        self.calls.append(("shape_rewards", ctx.step))
+        return rollout.rewards
 
-    def shape_advantages(self, advantages, batch):
-        self.calls.append(("shape_advantages", self._step()))
-        assert advantages is batch["advantages"]
+    def select_groups(self, ctx, rollout):
+        self.calls.append(("select_groups", ctx.step))
+        self.rollouts.append(rollout)
+        return rollout
+
+    def shape_advantages(self, ctx, rollout, advantages):
+        self.calls.append(("shape_advantages", ctx.step))
         return advantages
 
-    def extra_loss(self, inputs, per_token_logps, entropies, mask):
-        self.calls.append(("extra_loss", self._step()))
+    def annotate(self, ctx, batch):
+        self.calls.append(("annotate", ctx.step))
+        self.batches.append({k: (v.detach().clone() if isinstance(v, torch.Tensor) else v) for k, v in batch.items()})
+        return {}
+
+    def token_weights(self, lctx):
+        self.calls.append(("token_weights", lctx.step))
+        return None
+
+    def extra_loss(self, lctx):
+        self.calls.append(("extra_loss", lctx.step))
         self.loss_inputs.append(
-            (tuple(per_token_logps.shape), tuple(entropies.shape), tuple(mask.shape), per_token_logps.requires_grad)
+            (tuple(lctx.logps.shape), tuple(lctx.entropies.shape), tuple(lctx.mask.shape), lctx.logps.requires_grad)
         )
         return None
 
@@ -144,30 +85,27 @@ class Recorder(Explorer):
 def test_hooks_run_in_order_with_documented_shapes(make_trainer):
     rec = Recorder()
     trainer = make_trainer(explorer=rec)
-    assert rec.trainer is trainer  # setup() ran
     trainer.train()
 
-    hooks = ["generate", "select_groups", "shape_advantages", "extra_loss"]
-    assert rec.calls == [(h, step) for step in range(2) for h in hooks]
-    assert rec.prompt_rows == [ROWS, ROWS]  # one prompt per row: prompts repeated G times
+    rollout_hooks = ["sampling_kwargs", "generate", "shape_rewards", "select_groups", "shape_advantages", "annotate"]
+    assert rec.calls == [(h, step) for step in range(2) for h in [*rollout_hooks, "token_weights", "extra_loss"]]
 
     tok = trainer.processing_class
-    for batch in rec.batches:
+    for rollout, batch in zip(rec.rollouts, rec.batches):
         b, p = batch["prompt_ids"].shape
-        assert b == ROWS and p > 0
+        assert b == ROWS == len(rollout) and p > 0
         c = batch["completion_ids"].shape[1]
         assert 0 < c <= MAX_LEN
         assert batch["completion_mask"].shape == (b, c)
         assert batch["advantages"].shape == (b,)
-        assert batch["rewards"].shape == (b,)
         assert batch["num_items_in_batch"].item() == batch["completion_mask"].sum().item()
         # rows of one prompt are consecutive: all G rows of a group share prompt_ids, groups differ
         groups = B.group_view(batch["prompt_ids"], G)  # (b/G, G, P)
         assert torch.equal(groups, groups[:, :1].expand_as(groups))
-        # `rewards` are this batch's rows' rewards, and the advantages are their group-normalised values
+        # the rollout's rewards are this batch's rows' rewards, and the advantages their group-normalised values
         texts = tok.batch_decode(batch["completion_ids"] * batch["completion_mask"], skip_special_tokens=True)
-        torch.testing.assert_close(batch["rewards"], torch.tensor(digits(None, texts)), atol=1e-6, rtol=0)
-        r = B.group_view(batch["rewards"], G)
+        torch.testing.assert_close(rollout.rewards, torch.tensor(digits(None, texts)), atol=1e-6, rtol=0)
+        r = B.group_view(rollout.rewards, G)
         expected = (r - r.mean(1, keepdim=True)) / (r.std(1, keepdim=True) + 1e-4)
         torch.testing.assert_close(batch["advantages"], expected.reshape(-1), atol=1e-4, rtol=1e-4)
 
@@ -266,69 +204,41 @@ def test_trl_continuous_batching_stays_selectable(make_trainer, monkeypatch):
 
 
 # -- 4. extra_loss / aggregate scaling ----------------------------------------------------------------------------
-def _fake_inputs():
-    mask = torch.tensor([[1, 1, 1, 0], [1, 0, 0, 0], [1, 1, 1, 1]], dtype=torch.float32)
-    per_token = torch.tensor([[1.0, 2.0, 3.0, 100.0], [4.0, 100.0, 100.0, 100.0], [1.0, 1.0, 1.0, 1.0]])
-    return per_token, mask, {"completion_mask": mask, "num_items_in_batch": torch.tensor(20.0)}
-
-
-@pytest.mark.parametrize(
-    "loss_type, train_value, eval_value",
-    [
-        # rows: sums 6, 4, 4 over 3, 1, 4 tokens; 8 tokens in all; ga=2, steps_per_generation=2, max_len=16
-        ("grpo", (2.0 + 4.0 + 1.0) / 3 / 2, (2.0 + 4.0 + 1.0) / 3),
-        ("bnpo", 14.0 / 8 / 2, 14.0 / 8),
-        ("dr_grpo", 14.0 / (3 * MAX_LEN) / 2, 14.0 / (3 * MAX_LEN)),
-        ("dapo", 14.0 / (20.0 * 2 / 2), 14.0 / 20.0),
-        ("luspo", 14.0 / 3 / 2, 14.0 / 3),
-    ],
-)
-def test_aggregate_matches_hand_computation(make_trainer, loss_type, train_value, eval_value):
-    trainer = make_trainer(gradient_accumulation_steps=2, loss_type=loss_type)
-    assert trainer.args.steps_per_generation == 2
-    trainer.current_gradient_accumulation_steps = 2  # set by the training loop
-    per_token, mask, inputs = _fake_inputs()
-    trainer.model.train()
-    assert trainer.aggregate(per_token, mask, inputs).item() == pytest.approx(train_value, rel=1e-6)
-    trainer.model.eval()  # evaluation: no gradient accumulation, no split of the generation batch
-    assert trainer.aggregate(per_token, mask, inputs).item() == pytest.approx(eval_value, rel=1e-6)
-
-
 class PolicyLossProbe(Explorer):
-    """In extra_loss, reduce the on-policy per-token policy loss (-advantage) with `aggregate`."""
+    """In extra_loss, reduce the on-policy per-token policy loss (-advantage) with `lctx.aggregate`."""
 
     def __init__(self):
         super().__init__()
         self.values: list[float] = []
 
-    def extra_loss(self, inputs, per_token_logps, entropies, mask):
-        adv = inputs["advantages"].unsqueeze(1).expand_as(per_token_logps)  # (b, T)
-        self.values.append(self.trainer.aggregate(-adv, mask, inputs).item())
+    def extra_loss(self, lctx):
+        adv = lctx.advantages.expand_as(lctx.logps)  # (b, T)
+        self.values.append(lctx.aggregate(-adv).item())
         return None
 
 
-@pytest.mark.parametrize("loss_type", ["grpo", "bnpo", "dr_grpo", "dapo", "luspo"])
+@pytest.mark.parametrize("loss_type", ["grpo", "bnpo", "dr_grpo", "dapo"])
 def test_aggregate_reduces_like_trl_policy_loss(make_trainer, monkeypatch, loss_type):
-    """On-policy the ratio is exactly 1, so TRL's per-token loss is -advantage: `aggregate` must give TRL's loss."""
-    trl_losses = []
-    original = GRPOTrainer._compute_loss
+    """On-policy the ratio is exactly 1, so the per-token loss is -advantage: `aggregate` must give the loss."""
+    losses = []
+    original = RLVRTrainer._compute_loss
 
     def spy(self, model, inputs):
         loss = original(self, model, inputs)
-        trl_losses.append(loss.item())
+        losses.append(loss.item())
         return loss
 
-    monkeypatch.setattr(GRPOTrainer, "_compute_loss", spy)
+    monkeypatch.setattr(RLVRTrainer, "_compute_loss", spy)
     probe = PolicyLossProbe()
     # two micro-batches of 4 rows per generation batch of 8: GA and the generation split both matter
     trainer = make_trainer(
         explorer=probe, max_steps=1, per_device_train_batch_size=4, gradient_accumulation_steps=2, loss_type=loss_type
     )
     trainer.train()
-    assert len(trl_losses) == len(probe.values) == 2
-    assert any(abs(v) > 1e-6 for v in trl_losses)  # a non-trivial loss to compare
-    for ours, theirs in zip(probe.values, trl_losses):
-        assert ours == pytest.approx(theirs, rel=1e-5, abs=1e-7)
+    assert len(losses) == len(probe.values) == 2
+    assert any(abs(v) > 1e-6 for v in losses)  # a non-trivial loss to compare
+    for ours, loss in zip(probe.values, losses):
+        assert ours == pytest.approx(loss, rel=1e-5, abs=1e-7)
 
 
 class ConstantExtraLoss(Explorer):
@@ -338,8 +248,8 @@ class ConstantExtraLoss(Explorer):
         super().__init__()
         self.c = c
 
-    def extra_loss(self, inputs, per_token_logps, entropies, mask):
-        return self.trainer.aggregate(per_token_logps * 0 + self.c, mask, inputs)
+    def extra_loss(self, lctx):
+        return lctx.aggregate(lctx.logps * 0 + self.c)
 
 
 @pytest.mark.parametrize("loss_type", ["dapo", "grpo"])
@@ -365,8 +275,8 @@ class TokenAdvantages(Explorer):
         self.scale = scale
         self.shapes: list[tuple] = []
 
-    def shape_advantages(self, advantages, batch):
-        T = batch["completion_ids"].shape[1]
+    def shape_advantages(self, ctx, rollout, advantages):
+        T = max(len(c) for c in rollout.completion_ids)
         out = advantages.unsqueeze(1).expand(-1, T).clone() * self.scale  # (B, T)
         self.shapes.append(tuple(out.shape))
         return out
@@ -398,14 +308,14 @@ class DropSecondGroup(Explorer):
         self.kept: list[int] = []
         self.seen: list[tuple[int, int, int]] = []
 
-    def select_groups(self, batch):
-        self.before.append(int(batch["completion_mask"].sum()))
-        out = B.select_rows(batch, list(range(G)))  # keep the first whole group of G rows
-        self.kept.append(int(out["completion_mask"].sum()))
+    def select_groups(self, ctx, rollout):
+        self.before.append(sum(len(c) for c in rollout.completion_ids))
+        out = rollout.select(list(range(G)))  # keep the first whole group of G rows
+        self.kept.append(sum(len(c) for c in out.completion_ids))
         return out
 
-    def extra_loss(self, inputs, per_token_logps, entropies, mask):
-        self.seen.append((mask.shape[0], int(inputs["num_items_in_batch"]), int(mask.sum())))
+    def extra_loss(self, lctx):
+        self.seen.append((lctx.mask.shape[0], int(lctx.inputs["num_items_in_batch"]), int(lctx.mask.sum())))
         return None
 
 
@@ -428,9 +338,9 @@ class NaNAtStep(Explorer):
         self.step = step
         self.snapshot = None
 
-    def extra_loss(self, inputs, per_token_logps, entropies, mask):
-        if self.trainer.state.global_step == self.step:
-            self.snapshot = {k: v.detach().clone() for k, v in self.trainer.model.named_parameters()}
+    def extra_loss(self, lctx):
+        if lctx.step == self.step:
+            self.snapshot = {k: v.detach().clone() for k, v in self.model.named_parameters()}
             return torch.tensor(float("nan"))
         return None
 
@@ -439,6 +349,7 @@ class NaNAtStep(Explorer):
 def test_non_finite_loss_stops_before_the_update(make_trainer, step):
     ex = NaNAtStep(step)
     trainer = make_trainer(explorer=ex, max_steps=3)
+    ex.model = trainer.model  # the test's own handle on the parameters (modules never see the trainer)
     initial = params(trainer)
     with pytest.raises(NonFiniteLossError) as info:
         trainer.train()
@@ -457,12 +368,12 @@ def test_non_finite_loss_stops_before_the_update(make_trainer, step):
 
 # -- 7. explore/ metrics ------------------------------------------------------------------------------------------
 class Logging(Explorer):
-    def select_groups(self, batch):
+    def select_groups(self, ctx, rollout):
         self.log("foo", 1.5)
-        return batch
+        return rollout
 
-    def extra_loss(self, inputs, per_token_logps, entropies, mask):
-        self.log("bar", self.trainer.state.global_step + 10)
+    def extra_loss(self, lctx):
+        self.log("bar", lctx.step + 10)
         return None
 
 

@@ -18,10 +18,11 @@ import torch
 import trl
 from trl import GRPOConfig, GRPOTrainer
 
+from rlvr.loss import SUPPORTED_LOSS_TYPES, aggregate
 from rlvr.trainer import RLVRTrainer
 
-# loss types RLVRTrainer.aggregate reduces (dapo, cispo and vespo share its last branch)
-AGGREGATED = {"grpo", "bnpo", "dr_grpo", "dapo", "sapo", "luspo", "cispo", "vespo"}
+# every loss type TRL 1.16 has; rlvr's policy loss implements SUPPORTED_LOSS_TYPES and refuses the rest
+TRL_LOSS_TYPES = {"grpo", "bnpo", "dr_grpo", "dapo", "sapo", "luspo", "cispo", "vespo"}
 
 SIGNATURES = {
     "_generate_single_turn": [
@@ -45,6 +46,15 @@ SIGNATURES = {
     ],
     "_compute_loss": ["self", "model", "inputs"],
     "_prepare_inputs": ["self", "generation_batch"],
+    "_tokenize_prompts": ["self", "prompts"],
+    "get_high_entropy_mask": ["self", "entropies", "mask", "threshold"],
+    "get_off_policy_mask": [
+        "advantages",
+        "per_token_logps",
+        "sampling_per_token_logps",
+        "mask",
+        "off_policy_threshold",
+    ],
 }
 
 
@@ -61,11 +71,19 @@ def test_overridden_method_signatures(method):
     assert params[: len(expected)] == expected, f"GRPOTrainer.{method}{params}"
 
 
+def _rlvr_defined(method: str):
+    """The rlvr class in RLVRTrainer's MRO that defines `method`, or None (TRL's own)."""
+    for cls in RLVRTrainer.__mro__:
+        if method in cls.__dict__:
+            return cls if cls.__module__.startswith("rlvr.") else None
+    return None
+
+
 def test_rlvr_overrides_are_the_pinned_methods():
-    overridden = [m for m in SIGNATURES if m in RLVRTrainer.__dict__]
-    assert set(overridden) >= {"_generate_single_turn", "_calculate_rewards", "_compute_loss"}
+    overridden = [m for m in SIGNATURES if _rlvr_defined(m)]
+    assert set(overridden) == {"_generate_and_score_completions", "_prepare_inputs", "_compute_loss"}
     for method in overridden:
-        params = inspect.signature(RLVRTrainer.__dict__[method]).parameters.values()
+        params = inspect.signature(_rlvr_defined(method).__dict__[method]).parameters.values()
         named = [p.name for p in params if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD]
         assert named == SIGNATURES[method][: len(named)], method
 
@@ -85,6 +103,32 @@ def test_rlvr_overrides_are_the_pinned_methods():
         "loss_type",
         "use_vllm",
         "use_transformers_continuous_batching",
+        "scale_rewards",
+        "multi_objective_aggregation",
+        "mask_truncated_completions",
+        "pad_to_multiple_of",
+        "epsilon_low",
+        "epsilon_high",
+        "top_entropy_quantile",
+        "entropy_coef",
+        "use_adaptive_entropy",
+        "_entropy_bonus_enabled",
+        "_last_world_entropy",
+        "_entropy_window_stats",
+        "aux_loss_enabled",
+        "router_aux_loss_coef",
+        "off_policy_mask_threshold",
+        "importance_sampling_level",
+        "reward_func_names",
+        "beta",
+        "ref_model",
+        "num_iterations",
+        "_buffered_inputs",
+        "_step",
+        "_metrics",
+        "_logs",
+        "_pending_metrics",
+        "_pending_extra_logs",
     ],
 )
 def test_trainer_attributes_rlvr_reads_are_set_in_init(attr):
@@ -113,7 +157,7 @@ def test_grpo_config_fields(field):
 def test_loss_types_match_grpo_config_help():
     help_text = GRPOConfig.__dataclass_fields__["loss_type"].metadata["help"]
     sentence = re.search(r"Supported values are (.*?)\.\s", help_text).group(1)
-    assert set(re.findall(r"'(\w+)'", sentence)) == AGGREGATED
+    assert set(re.findall(r"'(\w+)'", sentence)) == TRL_LOSS_TYPES >= set(SUPPORTED_LOSS_TYPES)
 
 
 def _trl_aggregation_branches() -> dict[str, str]:
@@ -132,13 +176,13 @@ def _trl_aggregation_branches() -> dict[str, str]:
 
 
 def test_trl_aggregation_branches_cover_our_loss_types():
-    assert set(_trl_aggregation_branches()) == AGGREGATED
+    assert set(_trl_aggregation_branches()) == TRL_LOSS_TYPES
 
 
 @pytest.mark.parametrize("training", [True, False])
-@pytest.mark.parametrize("loss_type", sorted(AGGREGATED))
+@pytest.mark.parametrize("loss_type", SUPPORTED_LOSS_TYPES)
 def test_aggregate_matches_trl_policy_loss_reduction(loss_type, training):
-    """RLVRTrainer.aggregate(x) equals the loss TRL's _compute_loss computes from per_token_loss=x."""
+    """rlvr.loss.aggregate(x) equals, bit for bit, the loss TRL's _compute_loss computes from per_token_loss=x."""
     torch.manual_seed(0)
     per_token = torch.randn(4, 6)
     mask = torch.tensor([[1, 1, 1, 0, 0, 0], [1, 1, 1, 1, 1, 1], [1, 0, 0, 0, 0, 0], [1, 1, 1, 1, 0, 0]]).float()
@@ -154,5 +198,8 @@ def test_aggregate_matches_trl_policy_loss_reduction(loss_type, training):
     scope = {"self": fake, "per_token_loss": per_token, "mask": mask, "inputs": inputs}
     scope["mode"] = "train" if training else "eval"
     exec(_trl_aggregation_branches()[loss_type], scope)  # TRL's own reduction code, on our tensors
-    ours = RLVRTrainer.aggregate(fake, per_token, mask, inputs)
-    torch.testing.assert_close(ours, scope["loss"])
+    ga = 3 if training else None
+    ours, unscaled = aggregate(
+        per_token, mask, loss_type, ga=ga, max_len=8, num_items=torch.tensor(40.0), processes=2, spg=4
+    )
+    assert torch.equal(ours, scope["loss"]) and torch.equal(unscaled, scope["policy_loss"])

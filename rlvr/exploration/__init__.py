@@ -28,6 +28,13 @@ DESCRIPTIONS: dict[str, str] = {
 }
 
 
+def build_explorer(name: str, config=None):
+    """An instance of the module `name` (registry name or 'module:Class'), named as the recipe names it."""
+    module = get_explorer_class(name)(config)
+    module.registry_name = name
+    return module
+
+
 def get_explorer_class(name: str):
     cls = resolve(name, EXPLORERS, "exploration module")
     if isinstance(cls, str):

@@ -1,17 +1,32 @@
-"""The exploration-module contract: a config dataclass plus a class with no-op hooks.
+"""The exploration-module contract: a config dataclass plus a class overriding a few no-op hooks.
 
-The one training loop (`rlvr/trainer.py`) calls these hooks at fixed points of a GRPO step; a module
-overrides only what it needs. In order, per generation batch:
+The one training loop (`rlvr/trainer.py`, `rlvr/rollout.py`, `rlvr/loss.py`) calls the hooks below at fixed points
+of a GRPO step, in this order. Every hook is a no-op by default; a module overrides only what it needs, and sees
+only the documented contexts of `rlvr/exploration/context.py` (never the trainer):
 
-    grpo_overrides()            GRPOConfig fields the module sets (entropy_coef, beta, epsilon_high, ...)
-    generate(prompt_ids)        rollout: one completion per row (rows = prompts repeated G times), or None
-    select_groups(batch)        after scoring, before TRL shuffles rows: drop / refill / reorder whole groups
-    shape_advantages(adv, batch)  per-sequence (B,) or per-token (B, T) advantages
-    extra_loss(inputs, logps, entropies, mask)  extra scalar loss for one micro-batch (already GA-scaled)
+    at set-up          grpo_overrides()                 GRPOConfig fields the module sets (merged across a stack)
+                       reward_funcs()                   [(func, weight)] extra reward functions (TRL's signature)
+                       setup(run: RunInfo)              check the run's geometry; keep what you need
+    per rollout        sampling_kwargs(ctx) -> dict     sampler overrides, e.g. a temperature schedule
+                       generate(ctx) -> Rollout | None  the rollout (None: the run's sampler, one completion per row)
+                       shape_rewards(ctx, rollout)      (N,) rewards before group normalisation (bonuses, penalties)
+                       select_groups(ctx, rollout)      drop / refill / resize whole groups (before padding)
+                       shape_advantages(ctx, rollout, adv)  (N,) or (N, T) advantages after group normalisation
+                       annotate(ctx, batch) -> dict     extra (B, ...) tensors carried into the loss (e.g. a proxy)
+    per micro-batch    token_weights(lctx)              (B, T) weights multiplied into the per-token surrogate
+                       shape_token_loss(lctx, loss)     (B, T) per-token loss -> per-token loss (replace terms)
+                       extra_loss(lctx)                 a scalar added to the loss (use lctx.aggregate)
+    any time           self.log(name, value)            metrics, logged as explore/<name>
 
-Metrics recorded with `self.log(name, value)` appear under `explore/<name>`. `batch` is TRL's dict
-(`prompt_ids`, `completion_ids`, `completion_mask`, `advantages`, `num_items_in_batch`, ...) plus
-`rewards` (B,). `self.trainer` is the `RLVRTrainer` once `setup` ran.
+`ctx` (RolloutContext): step, num_generations, temperature, rows, group_ids, sampling, max_completion_length,
+eos/pad ids, tokenizer, policy (current model, for no-grad forwards), frozen (the initial policy, when
+`needs_frozen_policy`), and `ctx.sample(rows)`, `ctx.score(rollout)`, `ctx.draw_rows(n)`, `ctx.add_sampled_tokens(n)`.
+A `Rollout` holds rows, prompt/completion ids, group ids, loss mask, sampler log-probs and entropies, rewards per
+function and the weighted rewards. `lctx` (LossContext): inputs, logps (with grad), entropies, mask, advantages,
+old_logps, ratio, step, epsilon_low/high, aggregate(per_token).
+
+Modules stack (`exploration: [{name: a}, {name: b}]`, see `stack.py`): hooks chain in list order; at most one
+module may replace `generate`.
 """
 
 from __future__ import annotations
@@ -20,6 +35,22 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from rlvr.errors import RLVRError
+from rlvr.exploration.context import LossContext, Rollout, RolloutContext, RunInfo
+
+HOOKS = (
+    "grpo_overrides",
+    "reward_funcs",
+    "setup",
+    "sampling_kwargs",
+    "generate",
+    "shape_rewards",
+    "select_groups",
+    "shape_advantages",
+    "annotate",
+    "token_weights",
+    "shape_token_loss",
+    "extra_loss",
+)
 
 
 @dataclass
@@ -32,34 +63,55 @@ class Explorer:
 
     config_cls = ExplorerConfig
     supports_multiprocess = True
+    needs_frozen_policy = False
+    """True: the trainer keeps a frozen copy of the initial policy, handed to hooks as `ctx.frozen`."""
 
     def __init__(self, config=None):
         self.config = config if config is not None else self.config_cls()
-        self.trainer = None
         self._metrics: dict[str, list[float]] = defaultdict(list)
+
+    @property
+    def name(self) -> str:
+        return getattr(self, "registry_name", type(self).__name__)
 
     # -- set-up ---------------------------------------------------------------------------------
     def grpo_overrides(self) -> dict:
         return {}
 
-    def setup(self, trainer) -> None:
-        self.trainer = trainer
-        world = trainer.accelerator.num_processes
-        if world > 1 and not self.supports_multiprocess:
-            raise RLVRError(f"exploration '{type(self).__name__}' does not support {world} processes; run it in one")
+    def reward_funcs(self) -> list:
+        return []
 
-    # -- hooks ----------------------------------------------------------------------------------
-    def generate(self, prompt_ids: list[list[int]]):
-        """Return (completion_ids, logprobs | None) with one completion per row, or None for the default sampler."""
+    def setup(self, run: RunInfo) -> None:
+        if run.num_processes > 1 and not self.supports_multiprocess:
+            raise RLVRError(f"exploration '{self.name}' does not support {run.num_processes} processes; run it in one")
+
+    # -- per rollout ----------------------------------------------------------------------------
+    def sampling_kwargs(self, ctx: RolloutContext) -> dict:
+        return {}
+
+    def generate(self, ctx: RolloutContext) -> Rollout | None:
         return None
 
-    def select_groups(self, batch: dict) -> dict:
-        return batch
+    def shape_rewards(self, ctx: RolloutContext, rollout: Rollout):
+        return rollout.rewards
 
-    def shape_advantages(self, advantages, batch):
+    def select_groups(self, ctx: RolloutContext, rollout: Rollout) -> Rollout:
+        return rollout
+
+    def shape_advantages(self, ctx: RolloutContext, rollout: Rollout, advantages):
         return advantages
 
-    def extra_loss(self, inputs: dict, per_token_logps, entropies, mask):
+    def annotate(self, ctx: RolloutContext, batch: dict) -> dict:
+        return {}
+
+    # -- per micro-batch ------------------------------------------------------------------------
+    def token_weights(self, lctx: LossContext):
+        return None
+
+    def shape_token_loss(self, lctx: LossContext, per_token_loss):
+        return per_token_loss
+
+    def extra_loss(self, lctx: LossContext):
         return None
 
     # -- metrics --------------------------------------------------------------------------------
@@ -69,3 +121,8 @@ class Explorer:
     def pop_metrics(self) -> dict[str, list[float]]:
         out, self._metrics = dict(self._metrics), defaultdict(list)
         return out
+
+
+def overrides_hook(module: Explorer, hook: str) -> bool:
+    """Whether `module`'s class replaces the base no-op `hook`."""
+    return getattr(type(module), hook) is not getattr(Explorer, hook)

@@ -64,18 +64,18 @@ class EntropyBonus(Explorer):
             out.update(sync_ref_model=True, ref_model_mixup_alpha=c.anchor_alpha, ref_model_sync_steps=c.anchor_every)
         return out
 
-    def setup(self, trainer) -> None:
-        super().setup(trainer)
-        if self.config.anchor and getattr(trainer, "is_peft_model", False):
+    def setup(self, run) -> None:
+        super().setup(run)
+        if self.config.anchor and run.is_peft:
             raise RLVRError(
                 "entropy_bonus: the dynamic anchor (sync_ref_model) is not supported with LoRA; set anchor=false"
             )
 
-    def extra_loss(self, inputs, per_token_logps, entropies, mask):
-        ref = inputs.get("ref_per_token_logps")
+    def extra_loss(self, lctx):
+        ref, mask = lctx.inputs.get("ref_per_token_logps"), lctx.mask
         if ref is not None:  # k3 estimate of KL(pi || anchor) on sampled tokens, for the log only
-            d = (ref - per_token_logps).detach()  # (B, T)
+            d = (ref - lctx.logps).detach()  # (B, T)
             kl = (d.exp() - d - 1) * mask
             self.log("kl_anchor", (kl.sum() / mask.sum().clamp(min=1)).item())
-        self.log("entropy_bonus", (entropies.detach() * mask).sum().item() / max(mask.sum().item(), 1.0))
+        self.log("entropy_bonus", (lctx.entropies.detach() * mask).sum().item() / max(mask.sum().item(), 1.0))
         return None

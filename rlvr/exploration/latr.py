@@ -17,7 +17,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Literal
 
+from rlvr.errors import ConfigError
 from rlvr.exploration.base import Explorer
+from rlvr.exploration.context import Rollout
 
 
 @dataclass
@@ -44,12 +46,12 @@ class LatrConfig:
     fill: Literal["root", "iid"] = "root"
     """A tree with < n_tree surviving branches is filled with copies of its root (authors) or i.i.d. samples."""
 
-    def __post_init__(self):
+    def validate(self):
         self.mix_ratio_schedule = {int(k): float(v) for k, v in self.mix_ratio_schedule.items()}
         if 0 not in self.mix_ratio_schedule or not all(0 <= v <= 1 for v in self.mix_ratio_schedule.values()):
-            raise ValueError("mix_ratio_schedule needs a step-0 entry and values in [0, 1]")
+            raise ConfigError("exploration.mix_ratio_schedule needs a step-0 entry and values in [0, 1]")
         if self.max_branch_per_token < 1 or not self.lookahead or min(self.lookahead) < 1:
-            raise ValueError("max_branch_per_token and every lookahead window must be >= 1")
+            raise ConfigError("exploration.max_branch_per_token and every lookahead window must be >= 1")
 
 
 def mix_ratio(schedule: dict[int, float], step: int) -> float:
@@ -91,39 +93,41 @@ class Latr(Explorer):
     config_cls = LatrConfig
     supports_multiprocess = True  # generation is per process and nothing is gathered
 
-    def generate(self, prompt_ids: list[list[int]]):
+    def generate(self, ctx):
         from rlvr.tree_sampler import tree_sample
 
-        tr, cfg = self.trainer, self.config
-        eta = mix_ratio(cfg.mix_ratio_schedule, tr.state.global_step)
-        chunks = _chunks(prompt_ids, tr.num_generations)
-        model = tr.accelerator.unwrap_model(tr.model)
+        cfg = self.config
+        eta = mix_ratio(cfg.mix_ratio_schedule, ctx.step)
+        prompt_ids = ctx.tokenize(ctx.rows)
+        chunks = _chunks(prompt_ids, ctx.num_generations)
         out: list[list[int] | None] = [None] * len(prompt_ids)
         st, lp_tree, lp_iid = Counter(), [], []
-        kw = dict(max_new_tokens=tr.max_completion_length, eos_token_ids=tr.eos_token_ids, temperature=tr.temperature)
+        kw = dict(
+            max_new_tokens=ctx.max_completion_length, eos_token_ids=ctx.eos_token_ids, temperature=ctx.temperature
+        )
         tree_kw = {k: getattr(cfg, k) for k in ("max_branch_per_token", "tau_abs", "tau_rel", "prune", "fill")}
         tree_kw.update(lookahead=tuple(cfg.lookahead), prune_threshold=cfg.prune_threshold, **kw)
-        tree_kw.update(force_return_step=cfg.force_return_step, pad_token_id=tr.processing_class.pad_token_id)
+        tree_kw.update(force_return_step=cfg.force_return_step, pad_token_id=ctx.pad_token_id)
         for k in sorted({n for _, n in chunks}):  # one tree call per group size (a single one unless groups split)
             starts = [s for s, n in chunks if n == k]
             prompts = [prompt_ids[s] for s in starts]
             n_tree = round(k * eta)
-            tree = tree_sample(model, prompts, n_tree=n_tree, **tree_kw) if n_tree else None
+            tree = tree_sample(ctx.policy, prompts, n_tree=n_tree, **tree_kw) if n_tree else None
             if tree is not None:
-                tr.add_sampled_tokens(tree.stats["generated_tokens"])
+                ctx.add_sampled_tokens(tree.stats["generated_tokens"])
                 st.update(tree.stats)
                 st["slots"] += len(prompts) * n_tree
                 lp_tree += [x for group in tree.logprobs for c in group for x in c]
             n_iid = k - n_tree
-            iid = tr.sample([p for p in prompts for _ in range(n_iid)], return_logprobs=True) if n_iid else None
+            iid = ctx.sample_ids([p for p in prompts for _ in range(n_iid)], return_logprobs=True) if n_iid else None
             if iid is not None:
                 st["generated_tokens"] += iid.num_generated_tokens
                 lp_iid += [x for c in iid.logprobs for x in c]
             for g, s in enumerate(starts):  # per group: [tree..., iid...]
                 rows = tree.completion_ids[g] if tree else []
                 out[s : s + k] = rows + (iid.completion_ids[g * n_iid : (g + 1) * n_iid] if iid else [])
-        self._log_metrics(eta, round(tr.num_generations * eta), st, lp_tree, lp_iid, out, chunks)
-        return out, None
+        self._log_metrics(eta, round(ctx.num_generations * eta), st, lp_tree, lp_iid, out, chunks)
+        return Rollout(ctx.rows, prompt_ids, out, ctx.group_ids, temperature=ctx.temperature)
 
     def _log_metrics(self, eta, n_tree, st, lp_tree, lp_iid, out, chunks) -> None:
         self.log("eta", eta)

@@ -10,8 +10,9 @@ Protects rare but plausible tokens of negative-advantage samples from being push
 3. On S' the clipped surrogate is replaced by  -A * ratio + beta * k3(log pi_theta, log pi_proxy),
    k3(lp, lq) = exp(lq - lp) - (lq - lp) - 1 clamped to [-10, 10]. Elsewhere the loss is unchanged.
 
-We add (new - clipped) on S' through the trainer's own token aggregation, which is the same gradient
-as replacing the term. Authors: kappa 0.02, rho 0.01 (Qwen3-14B) / 0.005 (32B), beta 1. rho = 1% needs
+The replacement happens inside rlvr's policy loss (hook `shape_token_loss`), so it holds for every supported
+loss_type, the two-sided `delta` clip and sequence-level ratios (the ratio is the one the surrogate used).
+Authors: kappa 0.02, rho 0.01 (Qwen3-14B) / 0.005 (32B), beta 1. rho = 1% needs
 >= 200 negative tokens per micro-batch; a toy micro-batch has ~300, so the shipped recipe scales rho
 to 0.05 (about 15 tokens per micro-batch) — see recipes/lp_reg.yaml. The authors' near-unclipped
 ratio range [0, 10] is irrelevant on-policy (ratio = 1) and is not copied. Logged: `explore/reg_tokens`
@@ -54,24 +55,25 @@ def proxy_logps(logits: torch.Tensor, tokens: torch.Tensor, kappa: float) -> tor
     return torch.where(kept_y, lp_y - log_kept_mass, torch.full_like(lp_y, -1e4))
 
 
-def lp_reg_term(logps, old_logps, proxy, advantages, mask, rho, beta, eps_low, eps_high):
-    """Per-token correction (new - clipped) on S', and the selection mask S' (both (B, T))."""
-    adv = advantages if advantages.dim() == 2 else advantages.unsqueeze(1).expand_as(logps)  # (B, T)
+def lp_reg_select(logps, proxy, advantages, mask, rho):
+    """S' (B, T): the int(|N| * rho) lowest-probability tokens of N = {A < 0}, kept where log pi < log pi_proxy."""
+    adv = advantages if advantages.size(1) == logps.size(1) else advantages.expand_as(logps)  # (B, T)
     neg = (adv < 0) & mask.bool()  # (B, T)
     n_neg = int(neg.sum())
     n_sel = max(1, int(n_neg * rho))
     sel = torch.zeros_like(neg)
     if n_sel > 1:
         scores = logps.detach().masked_fill(~neg, float("inf")).flatten()
-        idx = torch.topk(scores, n_sel, largest=False).indices
-        sel.view(-1)[idx] = True
+        sel.view(-1)[torch.topk(scores, n_sel, largest=False).indices] = True
         sel &= logps.detach() < proxy
-    ratio = torch.exp(logps - old_logps)  # (B, T)
-    clipped = torch.maximum(-adv * ratio, -adv * torch.clamp(ratio, 1 - eps_low, 1 + eps_high))
+    return sel, n_neg
+
+
+def lp_reg_loss(logps, ratio, proxy, advantages, beta):
+    """The per-token loss on S': -A * ratio + beta * k3(log pi, log pi_proxy), k3 clamped to [-10, 10]."""
     d = (proxy - logps).clamp(-20, 20)
     k3 = (torch.exp(d) - d - 1).clamp(-10, 10)
-    new = -adv * ratio + beta * k3
-    return torch.where(sel, new - clipped, torch.zeros_like(new)), sel, n_neg
+    return -advantages * ratio + beta * k3
 
 
 class LpReg(Explorer):
@@ -79,42 +81,31 @@ class LpReg(Explorer):
 
     config_cls = LpRegConfig
 
-    def select_groups(self, batch):
-        """Adds `proxy_logps` (B, C) from a no-grad forward of the behaviour policy (before TRL's shuffle)."""
-        t = self.trainer
-        model = t.accelerator.unwrap_model(t.model)
+    def annotate(self, ctx, batch):
+        """`proxy_logps` (B, C) from a no-grad forward of the behaviour policy (before TRL's shuffle)."""
         ids = torch.cat([batch["prompt_ids"], batch["completion_ids"]], dim=1)  # (B, P + C)
         attn = torch.cat([batch["prompt_mask"], batch["completion_mask"]], dim=1)  # (B, P + C)
-        c = batch["completion_ids"].size(1)
+        c, n = batch["completion_ids"].size(1), self.config.chunk_rows
         out, mass = [], []
         with torch.no_grad():
-            for s in range(0, ids.size(0), self.config.chunk_rows):
-                logits = model(
-                    input_ids=ids[s : s + self.config.chunk_rows], attention_mask=attn[s : s + self.config.chunk_rows]
-                ).logits
-                logits = logits[:, -c - 1 : -1] / t.temperature  # (b, C, V): positions predicting completions
-                out.append(
-                    proxy_logps(logits, batch["completion_ids"][s : s + self.config.chunk_rows], self.config.kappa)
-                )
+            for s in range(0, ids.size(0), n):
+                logits = ctx.policy(input_ids=ids[s : s + n], attention_mask=attn[s : s + n]).logits
+                logits = logits[:, -c - 1 : -1] / ctx.temperature  # (b, C, V): positions predicting completions
+                out.append(proxy_logps(logits, batch["completion_ids"][s : s + n], self.config.kappa))
                 mass.append(1 - torch.softmax(logits.float(), -1).max(-1).values)  # (b, C): non-argmax mass
-        batch["proxy_logps"] = torch.cat(out)  # (B, C)
         m = batch["completion_mask"].float()
         self.log("low_prob_mass", (torch.cat(mass) * m).sum().item() / max(m.sum().item(), 1.0))
-        return batch
+        return {"proxy_logps": torch.cat(out)}  # (B, C)
 
-    def extra_loss(self, inputs, per_token_logps, entropies, mask):
-        t = self.trainer
-        old = inputs.get("old_per_token_logps")
-        old = per_token_logps.detach() if old is None else old
-        term, sel, n_neg = lp_reg_term(
-            per_token_logps, old, inputs["proxy_logps"], inputs["advantages"], mask,
-            self.config.rho, self.config.beta, t.epsilon_low, t.epsilon_high,
-        )  # fmt: skip
+    def shape_token_loss(self, lctx, per_token_loss):
+        proxy = lctx.inputs["proxy_logps"]
+        sel, n_neg = lp_reg_select(lctx.logps, proxy, lctx.advantages, lctx.mask, self.config.rho)
         n_reg = int(sel.sum())
         self.log("reg_tokens", n_reg)
         self.log("neg_tokens", n_neg)
         self.log("reg_frac", n_reg / max(n_neg, 1))
-        if n_reg:
-            gap = (inputs["proxy_logps"] - per_token_logps.detach())[sel].mean().item()
-            self.log("proxy_gap", gap)
-        return t.aggregate(term, mask, inputs)
+        if not n_reg:
+            return per_token_loss
+        self.log("proxy_gap", (proxy - lctx.logps.detach())[sel].mean().item())
+        new = lp_reg_loss(lctx.logps, lctx.ratio, proxy, lctx.advantages, self.config.beta)  # (B, T)
+        return torch.where(sel, new, per_token_loss)

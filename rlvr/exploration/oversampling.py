@@ -22,8 +22,7 @@ import random
 import statistics
 from dataclasses import dataclass
 
-from rlvr import batch as B
-from rlvr.errors import ConfigError
+from rlvr.errors import ConfigError, RLVRError
 from rlvr.exploration.base import Explorer
 
 
@@ -86,34 +85,37 @@ class Oversampling(Explorer):
     def grpo_overrides(self) -> dict:
         return {} if self.config.temperature is None else {"temperature": self.config.temperature}
 
-    def setup(self, trainer) -> None:
-        super().setup(trainer)
-        if self.config.dynamic_sampling and trainer.accelerator.num_processes > 1:
-            from rlvr.errors import RLVRError
-
+    def setup(self, run) -> None:
+        super().setup(run)
+        if self.config.dynamic_sampling and run.num_processes > 1:
             raise RLVRError("oversampling: dynamic_sampling is single-process only; set dynamic_sampling=false")
-        if self.config.candidates_per_prompt < trainer.num_generations:
+        if self.config.candidates_per_prompt < run.num_generations:
             raise ConfigError("exploration.candidates_per_prompt must be >= train.num_generations")
 
-    def generate(self, prompt_ids):
-        t, g, k = self.trainer, self.trainer.num_generations, self.config.candidates_per_prompt
-        if k == g:
+    def generate(self, ctx):
+        if self.config.candidates_per_prompt == ctx.num_generations:
             return None
-        rows = t.current_rows
-        heads = list(range(0, len(prompt_ids), g))  # first row of each group
-        out = t.sample([prompt_ids[h] for h in heads for _ in range(k)])
-        texts = t.processing_class.batch_decode(out.completion_ids, skip_special_tokens=True)
-        rewards = t.score([rows[h] for h in heads for _ in range(k)], texts).view(len(heads), k)  # (P, K)
+        return self._oversample(ctx, ctx.rows)
+
+    def _oversample(self, ctx, rows):
+        """K candidates per group of `rows`, scored on TRL's rewards; G kept per group (a scored Rollout)."""
+        g, k = ctx.num_generations, self.config.candidates_per_prompt
+        heads = list(range(0, len(rows), g))  # first row of each group
+        cand = ctx.score(
+            ctx.sample([rows[h] for h in heads for _ in range(k)], [p for p in range(len(heads)) for _ in range(k)])
+        )
+        rewards = cand.rewards.view(len(heads), k)  # (P, K)
+        texts = [c if isinstance(c, str) else c[0]["content"] for c in cand.completions]
         keep, zero = [], 0
         for p in range(len(heads)):
             r = rewards[p].tolist()
             zero += int(max(r) == min(r))
-            idx = self._select(r, texts[p * k : (p + 1) * k], g, seed=(t.state.global_step, p))
+            idx = self._select(r, texts[p * k : (p + 1) * k], g, seed=(ctx.step, p))
             keep.extend(p * k + i for i in idx)
         self.log("candidates", k)
         self.log("frac_zero_std_candidates", zero / len(heads))
-        self.log("generated_tokens", out.num_generated_tokens)
-        return [out.completion_ids[i] for i in keep], None
+        self.log("generated_tokens", sum(len(c) for c in cand.completion_ids))
+        return cand.select(keep)
 
     def _select(self, rewards, texts, g, seed):
         if self.config.selection == "max_variance":
@@ -124,37 +126,34 @@ class Oversampling(Explorer):
             return max_diversity_subset([extract_answer(x) for x in texts], texts, g)
         return sorted(random.Random(f"{seed}").sample(range(len(texts)), g))
 
-    def select_groups(self, batch):
-        t, g = self.trainer, self.trainer.num_generations
-        n_groups = batch["rewards"].numel() // g
-        zero_std = B.group_view(batch["rewards"], g).std(dim=1) == 0  # (P,)
-        self.log("frac_zero_std_before", zero_std.float().mean().item())
-        if not self.config.dynamic_sampling or not zero_std.any():
-            self.log("frac_zero_std_after", zero_std.float().mean().item())
+    def _fresh(self, ctx, num_prompts):
+        rows = ctx.draw_rows(num_prompts)
+        if self.config.candidates_per_prompt == ctx.num_generations:
+            return ctx.score(ctx.sample(rows))
+        return self._oversample(ctx, rows)
+
+    def select_groups(self, ctx, rollout):
+        groups = rollout.groups()
+        zero = [len({float(rollout.rewards[i]) for i in rows}) <= 1 for rows in groups]  # zero reward spread
+        self.log("frac_zero_std_before", sum(zero) / len(groups))
+        if not self.config.dynamic_sampling or not any(zero):
+            self.log("frac_zero_std_after", sum(zero) / len(groups))
             self.log("rounds", 0)
-            return batch
-        parts, kept = [B.select_rows(batch, self._rows_of(~zero_std, g))], int((~zero_std).sum())
-        dropped, rounds = [B.select_rows(batch, self._rows_of(zero_std, g))], 0
-        while kept < n_groups and rounds < self.config.max_rounds:
+            return rollout
+        parts = [rollout.select([i for rows, z in zip(groups, zero) if not z for i in rows])]
+        dropped = [rows for rows, z in zip(groups, zero) if z]
+        kept, rounds, need = len(groups) - len(dropped), 0, len(groups)
+        while kept < need and rounds < self.config.max_rounds:
             rounds += 1
-            extra = t.generate_and_score(t.draw_rows(n_groups - kept))
-            extra_zero = B.group_view(extra["rewards"], g).std(dim=1) == 0
-            take = (~extra_zero).nonzero().flatten()[: n_groups - kept]
-            parts.append(B.select_rows(extra, self._rows_of_idx(take, g)))
-            kept += len(take)
-        if kept < n_groups:  # still short: fill with dropped groups so the row count stays fixed
-            parts.append(B.select_rows(dropped[0], list(range((n_groups - kept) * g))))
-        merged = B.concat_batches(parts, pad_token_id=t.processing_class.pad_token_id)
+            extra = self._fresh(ctx, need - kept)
+            good = [rows for rows in extra.groups() if len({float(extra.rewards[i]) for i in rows}) > 1]
+            good = good[: need - kept]
+            parts.append(extra.select([i for rows in good for i in rows]))
+            kept += len(good)
+        if kept < need:  # still short: fill with dropped groups so the row count stays fixed
+            parts.append(rollout.select([i for rows in dropped[: need - kept] for i in rows]))
+        merged = type(rollout).concat(parts)
         self.log("rounds", rounds)
-        after = B.group_view(merged["rewards"], g).std(dim=1) == 0
-        self.log("frac_zero_std_after", after.float().mean().item())
-        merged["num_items_in_batch"] = t.count_loss_tokens(merged)
+        after = [len({float(merged.rewards[i]) for i in rows}) <= 1 for rows in merged.groups()]
+        self.log("frac_zero_std_after", sum(after) / len(after))
         return merged
-
-    @staticmethod
-    def _rows_of(group_mask, g):
-        return Oversampling._rows_of_idx(group_mask.nonzero().flatten(), g)
-
-    @staticmethod
-    def _rows_of_idx(groups, g):
-        return [int(p) * g + j for p in groups for j in range(g)]

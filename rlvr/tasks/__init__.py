@@ -5,6 +5,7 @@
     reward = task.verify(completion, ds[0]["answer"], ds[0]["metadata"])
 
 `name` may also be `package.module:Class` or `path/to/file.py:Class` for a user Task subclass.
+`gym` adapts any reasoning-gym dataset (`rlvr.tasks.gym`, the `gym` extra).
 Committed eval sets live in `<repo>/data/<name>_eval.jsonl` (see `rlvr.tasks.export`).
 """
 
@@ -19,6 +20,7 @@ from rlvr.tasks.addition import Addition
 from rlvr.tasks.base import Task, TaskConfig
 from rlvr.tasks.chain_sum import ChainSum
 from rlvr.tasks.countdown import Countdown
+from rlvr.tasks.gym import Gym
 from rlvr.tasks.multiplication import Multiplication
 
 TASKS: dict[str, type[Task]] = {
@@ -27,13 +29,15 @@ TASKS: dict[str, type[Task]] = {
     "chain_sum": ChainSum,
     "countdown": Countdown,
 }
+# Adapters turn another library's tasks into rlvr tasks; no committed eval sets (`rlvr data` skips them).
+ADAPTERS: dict[str, type[Task]] = {"gym": Gym}
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "data"  # data/ sits at the repo root next to rlvr/
 
 
 def get_task_class(name: str) -> type[Task]:
     """The Task subclass for a built-in name, 'package.module:Class' or 'path/to/file.py:Class'."""
-    cls = resolve(name, TASKS, "task")
+    cls = resolve(name, {**TASKS, **ADAPTERS}, "task")
     if not (isinstance(cls, type) and issubclass(cls, Task)):
         raise ConfigError(f"task '{name}' must be a subclass of rlvr.tasks.base.Task, got {cls!r}")
     return cls
@@ -56,4 +60,4 @@ def default_eval_path(name: str) -> Path:
     return DATA_DIR / f"{name}_eval.jsonl"
 
 
-__all__ = ["TASKS", "Task", "TaskConfig", "build_task", "default_eval_path", "get_task_class"]
+__all__ = ["ADAPTERS", "TASKS", "Task", "TaskConfig", "build_task", "default_eval_path", "get_task_class"]
