@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -341,6 +342,8 @@ def run_eval(target: str, overrides: list[str], out: str | None = None, as_json:
     model, tokenizer = load_model(source, dtype=recipe.model.dtype, seed=recipe.seed)
     task = recipe.task.build()
     max_new = recipe.train.get("max_completion_length", CPU_DEFAULTS["max_completion_length"])
+    ev = recipe.eval
+    print(f"evaluating {source}: {ev.num_problems} problems x {ev.n_samples} samples ...", file=sys.stderr, flush=True)
     metrics = make_evaluator(recipe, task, tokenizer, max_new)(model)
     metrics = {"model": source, **metrics}
     print(json.dumps(metrics, indent=2) if as_json else metrics_table(metrics))

@@ -162,16 +162,16 @@ class RLVRTrainer(RolloutMixin, RolloutLogMixin, GRPOTrainer):
         old = inputs.get("old_per_token_logps")
         old = logps.detach() if old is None else old  # (B, T)
         lctx = LossContext(inputs, logps, entropies, mask, adv, old, None, self.state.global_step)
-        lctx.epsilon_low, lctx.epsilon_high, lctx.aggregate = (
-            self.epsilon_low,
-            self.epsilon_high,
-            self._aggregator(inputs, mask),
-        )
+        lctx.epsilon_low, lctx.epsilon_high = self.epsilon_low, self.epsilon_high
+        keep = self.explorer.loss_mask(lctx)  # (B, T) or None: tokens that stay in the loss and its normaliser
+        if keep is not None:
+            lctx.mask = mask * keep
+        lctx.aggregate = self._aggregator(inputs, lctx.mask, masked=keep is not None)
         per_token, ratio, kl = self._surrogate(lctx, entropy_mask)  # (B, T)
         loss, policy_loss = lctx.aggregate(per_token, full=True)
         mode = "train" if self.model.training else "eval"
         if self._entropy_bonus_enabled:
-            effective = mask if entropy_mask is None else mask * entropy_mask
+            effective = lctx.mask if entropy_mask is None else lctx.mask * entropy_mask
             loss = loss - self.entropy_control.term(entropies, effective, mode)
             self._metrics[mode]["policy_loss"].append(self.accelerator.gather(policy_loss).nanmean().item())
         if self.aux_loss_enabled:
@@ -216,10 +216,18 @@ class RLVRTrainer(RolloutMixin, RolloutLogMixin, GRPOTrainer):
             per_token = per_token + self.beta * kl
         return per_token, ratio, kl
 
-    def _aggregator(self, inputs: dict, mask: torch.Tensor):
-        """aggregate(per_token, mask=None): reduce like this run's loss_type, GA-scaled (rlvr.loss.aggregate)."""
+    def _aggregator(self, inputs: dict, mask: torch.Tensor, masked: bool = False):
+        """aggregate(per_token, mask=None): reduce like this run's loss_type, GA-scaled (rlvr.loss.aggregate).
+
+        With a module's `loss_mask`, dapo's normaliser counts the kept tokens of this micro-batch on every process
+        (in place of the rollout's share of num_items_in_batch); grpo and bnpo count kept tokens by construction.
+        """
         ga = self.current_gradient_accumulation_steps if self.model.training else None
-        kw = dict(ga=ga, max_len=self.max_completion_length, num_items=inputs["num_items_in_batch"])
+        num_items = inputs["num_items_in_batch"]
+        spg = self.args.steps_per_generation if self.model.training else 1
+        if masked:
+            num_items = self.accelerator.reduce(mask.sum().detach(), reduction="sum") * spg
+        kw = dict(ga=ga, max_len=self.max_completion_length, num_items=num_items)
         kw.update(processes=self.accelerator.num_processes, spg=self.args.steps_per_generation)
 
         def aggregate(per_token, m=None, full=False):

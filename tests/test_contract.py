@@ -114,6 +114,45 @@ def test_a_stack_chains_both_modules_effects(make_trainer):
     assert_params_equal(runs["both"][1], runs["none"][1])
 
 
+class FirstTokenOnly(Explorer):
+    """Advantage 1 everywhere, and only each completion's first token in the loss: as a mask or as a weight."""
+
+    def __init__(self, as_mask: bool):
+        super().__init__()
+        self.as_mask = as_mask
+
+    def shape_advantages(self, ctx, rollout, advantages):
+        return torch.ones_like(advantages)
+
+    def _first(self, lctx):
+        first = torch.zeros_like(lctx.mask)
+        first[:, 0] = 1.0
+        return first  # (B, T)
+
+    def loss_mask(self, lctx):
+        return self._first(lctx) if self.as_mask else None
+
+    def token_weights(self, lctx):
+        return None if self.as_mask else self._first(lctx)
+
+
+@pytest.mark.parametrize("loss_type", ["dapo", "grpo", "bnpo"])
+def test_loss_mask_changes_the_normaliser_and_token_weights_do_not(make_trainer, loss_type):
+    # on-policy with A = 1 the per-token loss is -1 on every kept token; B = 8 rows, one micro-batch
+    runs = {}
+    for as_mask in (True, False):
+        trainer = make_trainer(explorer=FirstTokenOnly(as_mask), max_steps=1, loss_type=loss_type)
+        trainer.train()
+        runs[as_mask] = train_logs(trainer)[0]
+    n_tokens = runs[True]["completions/mean_length"] * 8
+    assert runs[True]["loss"] == pytest.approx(-1.0, abs=1e-6)  # masked: the mean over the 8 kept tokens
+    weighted = {"dapo": -8 / n_tokens, "bnpo": -8 / n_tokens, "grpo": None}[loss_type]
+    if weighted is not None:  # weighted: the same 8 terms over every completion token
+        assert runs[False]["loss"] == pytest.approx(weighted, rel=1e-5)
+    else:  # grpo: each row's -1 over its own length, then the row mean
+        assert -1.0 < runs[False]["loss"] < 0.0
+
+
 def test_stack_errors_name_both_modules():
     class SetsEps(Explorer):
         registry_name = "mine"

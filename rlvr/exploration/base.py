@@ -13,7 +13,8 @@ only the documented contexts of `rlvr/exploration/context.py` (never the trainer
                        select_groups(ctx, rollout)      drop / refill / resize whole groups (before padding)
                        shape_advantages(ctx, rollout, adv)  (N,) or (N, T) advantages after group normalisation
                        annotate(ctx, batch) -> dict     extra (B, ...) tensors carried into the loss (e.g. a proxy)
-    per micro-batch    token_weights(lctx)              (B, T) weights multiplied into the per-token surrogate
+    per micro-batch    loss_mask(lctx)                  (B, T) 0/1: tokens kept in the loss *and* its normaliser
+                       token_weights(lctx)              (B, T) weights multiplied into the per-token surrogate
                        shape_token_loss(lctx, loss)     (B, T) per-token loss -> per-token loss (replace terms)
                        extra_loss(lctx)                 a scalar added to the loss (use lctx.aggregate)
     any time           self.log(name, value)            metrics, logged as explore/<name>
@@ -47,6 +48,7 @@ HOOKS = (
     "select_groups",
     "shape_advantages",
     "annotate",
+    "loss_mask",
     "token_weights",
     "shape_token_loss",
     "extra_loss",
@@ -105,6 +107,9 @@ class Explorer:
         return {}
 
     # -- per micro-batch ------------------------------------------------------------------------
+    def loss_mask(self, lctx: LossContext):
+        return None
+
     def token_weights(self, lctx: LossContext):
         return None
 

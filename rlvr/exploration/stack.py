@@ -2,7 +2,7 @@
 
 Hooks chain in list order: rewards, rollouts, advantages and per-token losses flow through each module in turn;
 sampler overrides and GRPOConfig overrides merge (two modules setting one key to different values stop with one
-line naming both); token weights multiply; extra losses add. At most one module may replace `generate`.
+line naming both); loss masks and token weights multiply; extra losses add. At most one module may replace `generate`.
 """
 
 from __future__ import annotations
@@ -98,6 +98,14 @@ class ExplorerStack:
         return extra
 
     # -- per micro-batch ------------------------------------------------------------------------
+    def loss_mask(self, lctx):
+        keep = None
+        for m in self.modules:
+            k = m.loss_mask(lctx)  # (B, T) or None
+            if k is not None:
+                keep = k if keep is None else keep * k
+        return keep
+
     def token_weights(self, lctx):
         weights = None
         for m in self.modules:
