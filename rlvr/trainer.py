@@ -142,44 +142,20 @@ class RLVRTrainer(RolloutMixin, RolloutLogMixin, GRPOTrainer):
 
     # -- loss ---------------------------------------------------------------------------------------
     def _compute_loss(self, model, inputs):
-        ids = torch.cat([inputs["prompt_ids"], inputs["completion_ids"]], dim=1)  # (B, P + T)
-        attn = torch.cat([inputs["prompt_mask"], inputs["completion_mask"]], dim=1)  # (B, P + T)
-        mask = (
-            inputs["completion_mask"] if "tool_mask" not in inputs else inputs["completion_mask"] * inputs["tool_mask"]
-        )
-        logps, entropies, aux_loss = self._get_per_token_logps_and_entropies(
-            model,
-            ids,
-            attn,
-            inputs["completion_ids"].size(1),
-            compute_entropy=True,
-            compute_aux_loss=self.aux_loss_enabled,
-        )  # (B, T), (B, T)
-        q = self.top_entropy_quantile
-        entropy_mask = self.get_high_entropy_mask(entropies, mask, 1 - q) if q < 1.0 else None  # (B, T)
-        adv = inputs["advantages"]
-        adv = adv.unsqueeze(1) if adv.dim() == 1 else adv  # (B, 1) or (B, T)
-        old = inputs.get("old_per_token_logps")
-        old = logps.detach() if old is None else old  # (B, T)
-        lctx = LossContext(inputs, logps, entropies, mask, adv, old, None, self.state.global_step)
-        lctx.epsilon_low, lctx.epsilon_high = self.epsilon_low, self.epsilon_high
-        keep = self.explorer.loss_mask(lctx)  # (B, T) or None: tokens that stay in the loss and its normaliser
-        if keep is not None:
-            lctx.mask = mask * keep
-        lctx.aggregate = self._aggregator(inputs, lctx.mask, masked=keep is not None)
+        lctx, entropy_mask, aux_loss = self._loss_context(model, inputs)
         per_token, ratio, kl = self._surrogate(lctx, entropy_mask)  # (B, T)
         loss, policy_loss = lctx.aggregate(per_token, full=True)
         mode = "train" if self.model.training else "eval"
-        if self._entropy_bonus_enabled:
+        if self._entropy_bonus_enabled:  # TRL's bonus, on the tokens in the loss
             effective = lctx.mask if entropy_mask is None else lctx.mask * entropy_mask
-            loss = loss - self.entropy_control.term(entropies, effective, mode)
+            loss = loss - self.entropy_control.term(lctx.entropies, effective, mode)
             self._metrics[mode]["policy_loss"].append(self.accelerator.gather(policy_loss).nanmean().item())
-        if self.aux_loss_enabled:
-            loss = loss + self.router_aux_loss_coef * aux_loss / (
-                self.current_gradient_accumulation_steps if mode == "train" else 1.0
-            )
+        if self.aux_loss_enabled:  # MoE router loss, GA-scaled like the policy loss
+            ga = self.current_gradient_accumulation_steps if mode == "train" else 1.0
+            loss = loss + self.router_aux_loss_coef * aux_loss / ga
             self._metrics[mode]["aux_loss"].append(self.accelerator.gather_for_metrics(aux_loss).mean().item())
-        L.log_loss_metrics(self, mode, mask, entropies, ratio, adv, kl, self.epsilon_low, self.epsilon_high)
+        mask = inputs["completion_mask"] * inputs.get("tool_mask", 1)  # metrics over every completion token
+        L.log_loss_metrics(self, mode, mask, lctx.entropies, ratio, lctx.advantages, kl, *self._eps)
         extra = self.explorer.extra_loss(lctx)
         loss = loss if extra is None else loss + extra
         self._flush_explorer_metrics(mode)
@@ -189,6 +165,34 @@ class RLVRTrainer(RolloutMixin, RolloutLogMixin, GRPOTrainer):
                 "lower train.learning_rate or check the exploration module's loss hooks"
             )
         return loss
+
+    @property
+    def _eps(self) -> tuple[float, float]:
+        return self.epsilon_low, self.epsilon_high
+
+    def _loss_context(self, model, inputs: dict):
+        """The training forward (log-probs with grad, entropies) and the LossContext the loss hooks see."""
+        ids = torch.cat([inputs["prompt_ids"], inputs["completion_ids"]], dim=1)  # (B, P + T)
+        attn = torch.cat([inputs["prompt_mask"], inputs["completion_mask"]], dim=1)  # (B, P + T)
+        mask = (
+            inputs["completion_mask"] if "tool_mask" not in inputs else inputs["completion_mask"] * inputs["tool_mask"]
+        )
+        logps, entropies, aux_loss = self._get_per_token_logps_and_entropies(
+            model, ids, attn, inputs["completion_ids"].size(1), compute_entropy=True,
+            compute_aux_loss=self.aux_loss_enabled,
+        )  # (B, T), (B, T)  # fmt: skip
+        q = self.top_entropy_quantile
+        entropy_mask = self.get_high_entropy_mask(entropies, mask, 1 - q) if q < 1.0 else None  # (B, T)
+        adv = inputs["advantages"]
+        adv = adv.unsqueeze(1) if adv.dim() == 1 else adv  # (B, 1) or (B, T)
+        old = inputs.get("old_per_token_logps")
+        old = logps.detach() if old is None else old  # (B, T)
+        lctx = LossContext(inputs, logps, entropies, mask, adv, old, None, self.state.global_step, *self._eps)
+        keep = self.explorer.loss_mask(lctx)  # (B, T) or None: tokens that stay in the loss and its normaliser
+        if keep is not None:
+            lctx.mask = mask * keep
+        lctx.aggregate = self._aggregator(inputs, lctx.mask, masked=keep is not None)
+        return lctx, entropy_mask, aux_loss
 
     def _surrogate(self, lctx: LossContext, entropy_mask):
         """Per-token loss (B, T) with the off-policy mask, entropy mask, module weights and KL inside."""

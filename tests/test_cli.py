@@ -43,6 +43,18 @@ def test_show_prints_resolved_yaml_with_overrides(capsys, tiny_recipe):
     assert data["exploration"] == {"name": "none"}
 
 
+def test_show_effective_prints_the_layered_grpo_config(capsys):
+    stack = "exploration=[{name: clip_higher}, {name: entropy_bonus, coef: 0.05, beta: 0.0, anchor: false}]"
+    assert main(["show", "recipes/grpo.yaml", "--effective", stack, "train.learning_rate=1e-4"]) == 0
+    out = capsys.readouterr().out
+    grpo = yaml.safe_load(out)
+    # CPU defaults < precision < recipe train: < modules: each layer's value is the one that wins
+    assert grpo["learning_rate"] == 1e-4 and grpo["use_cpu"] is True and grpo["logging_steps"] == 5
+    assert (grpo["epsilon"], grpo["epsilon_high"], grpo["entropy_coef"]) == (0.2, 0.28, 0.05)
+    assert "#   exploration clip_higher+entropy_bonus: beta, entropy_coef, epsilon, epsilon_high\n" in out
+    assert "#   recipe train: " in out and "learning_rate" in out.split("#   recipe train: ")[1].splitlines()[0]
+
+
 def test_overrides_after_an_option_still_count(monkeypatch, tmp_path, tiny_recipe):
     import rlvr.train
 

@@ -132,6 +132,11 @@ def test_two_step_run_writes_the_run_directory(run2):
     saved = yaml.safe_load((out / "config.yaml").read_text())
     assert saved == yaml.safe_load(dump_yaml(load_recipe(recipe, overrides, "train")))
     assert saved["output_dir"] == str(out) and saved["train"]["max_steps"] == 2
+    effective = (out / "grpo_config.yaml").read_text()  # the effective GRPOConfig, with where settings came from
+    grpo = yaml.safe_load(effective)
+    assert grpo["max_steps"] == 2 and grpo["use_cpu"] is True and grpo["output_dir"] == str(out)
+    assert grpo["seed"] == saved["seed"] and grpo["reward_weights"] == [r["weight"] for r in saved["reward"]]
+    assert "#   rlvr CPU defaults:" in effective and "#   recipe train: " in effective
 
     rows = read_metrics(out)
     assert all(isinstance(r["step"], int) for r in rows)

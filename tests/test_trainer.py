@@ -28,7 +28,6 @@ from _trainers import (  # noqa: E402,F401
 )
 from trl import GRPOTrainer  # noqa: E402
 
-from rlvr import batch as B  # noqa: E402
 from rlvr.errors import RLVRError  # noqa: E402
 from rlvr.exploration.base import Explorer  # noqa: E402
 from rlvr.trainer import NonFiniteLossError, RLVRTrainer  # noqa: E402
@@ -100,12 +99,12 @@ def test_hooks_run_in_order_with_documented_shapes(make_trainer):
         assert batch["advantages"].shape == (b,)
         assert batch["num_items_in_batch"].item() == batch["completion_mask"].sum().item()
         # rows of one prompt are consecutive: all G rows of a group share prompt_ids, groups differ
-        groups = B.group_view(batch["prompt_ids"], G)  # (b/G, G, P)
+        groups = batch["prompt_ids"].view(-1, G, batch["prompt_ids"].size(1))  # (b/G, G, P)
         assert torch.equal(groups, groups[:, :1].expand_as(groups))
         # the rollout's rewards are this batch's rows' rewards, and the advantages their group-normalised values
         texts = tok.batch_decode(batch["completion_ids"] * batch["completion_mask"], skip_special_tokens=True)
         torch.testing.assert_close(rollout.rewards, torch.tensor(digits(None, texts)), atol=1e-6, rtol=0)
-        r = B.group_view(rollout.rewards, G)
+        r = rollout.rewards.view(-1, G)
         expected = (r - r.mean(1, keepdim=True)) / (r.std(1, keepdim=True) + 1e-4)
         torch.testing.assert_close(batch["advantages"], expected.reshape(-1), atol=1e-4, rtol=1e-4)
 
