@@ -162,7 +162,7 @@ def test_comparison_recipe_is_parsed(tmp_path, tiny_recipe):
     assert comp.jobs == 2
     assert read_comparison(tiny_recipe) is None  # a training recipe: no `recipes:`
     default = read_comparison("recipes/compare_default.yaml")
-    assert default.entries[0].label == "grpo" and default.seeds == [0, 1, 2, 3, 4] and default.out == "results/default"
+    assert default.entries[0].label == "grpo" and default.seeds == [0, 1, 2, 3, 4] and default.out == "results/default_v2"
 
 
 def test_report_only_cli(results, capsys):
