@@ -118,7 +118,9 @@ def check_seeds(comp: Comparison, out: Path, add_seeds: bool = False) -> None:
 def run_state(run_dir: Path) -> str:
     """'done' (a summary of a run that was not interrupted), 'resume' (a checkpoint) or 'fresh'."""
     summary = run_dir / "summary.json"
-    if summary.is_file() and not json.loads(summary.read_text()).get("interrupted"):
+    from rlvr.report import read_json
+
+    if summary.is_file() and not read_json(summary).get("interrupted"):
         return "done"
     return "resume" if any(run_dir.glob("checkpoint-*")) else "fresh"
 

@@ -56,15 +56,26 @@ def save_records(out: Path) -> int:
     return copied
 
 
+def read_json(path: Path):
+    """A JSON file, or a one-line RLVRError naming it (a run killed while writing leaves a truncated file)."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise RLVRError(f"{path} is unreadable ({type(exc).__name__}): delete it, or the run, and re-run it") from exc
+
+
 def load_run(d: Path) -> dict:
     """One finished run: label, seed, recipe, module, summary and the metrics.jsonl rows."""
-    summary = json.loads((d / "summary.json").read_text())
+    summary = read_json(d / "summary.json")
     config = yaml.safe_load((d / "config.yaml").read_text()) if (d / "config.yaml").is_file() else {}
     label, _, seed = d.name.rpartition("__s")
     metrics = (d / "metrics.jsonl").read_text().splitlines() if (d / "metrics.jsonl").is_file() else []
     module = ((config or {}).get("exploration") or {}).get("name") or summary.get("exploration") or "?"
     seed = summary.get("seed", int(seed) if seed.isdigit() else seed)
-    records = [json.loads(line) for line in metrics if line.strip()]
+    try:
+        records = [json.loads(line) for line in metrics if line.strip()]
+    except json.JSONDecodeError as exc:
+        raise RLVRError(f"{d / 'metrics.jsonl'} has a corrupt line ({exc.msg}); delete the run and re-run it") from exc
     return dict(label=label, seed=seed, module=module, recipe=summary.get("recipe"), summary=summary, metrics=records)
 
 

@@ -162,7 +162,9 @@ def test_comparison_recipe_is_parsed(tmp_path, tiny_recipe):
     assert comp.jobs == 2
     assert read_comparison(tiny_recipe) is None  # a training recipe: no `recipes:`
     default = read_comparison("recipes/compare_default.yaml")
-    assert default.entries[0].label == "grpo" and default.seeds == [0, 1, 2, 3, 4] and default.out == "results/default_v2"
+    assert (
+        default.entries[0].label == "grpo" and default.seeds == [0, 1, 2, 3, 4] and default.out == "results/default_v2"
+    )
 
 
 def test_report_only_cli(results, capsys):
@@ -286,3 +288,17 @@ def test_a_run_on_disk_wins_over_its_older_record(results):
         p1 = {(r["label"], r["seed"]): float(r["pass@1"]) for r in csv.DictReader(f)}
     assert p1[("latr", "0")] == pytest.approx(0.9)
     assert json.loads((results / "records" / "latr__s0" / "summary.json").read_text())["final_eval"]["pass@1"] == 0.9
+
+
+def test_a_corrupt_summary_is_a_one_line_error(tmp_path):
+    from rlvr.compare import run_state
+    from rlvr.errors import RLVRError
+    from rlvr.report import load_run
+
+    run = tmp_path / "grpo__s0"
+    run.mkdir()
+    (run / "summary.json").write_text('{"steps": 2, "final_ev')  # a run killed while writing
+    for call in (lambda: load_run(run), lambda: run_state(run)):
+        with pytest.raises(RLVRError, match="summary.json is unreadable .JSONDecodeError.: delete it") as err:
+            call()
+        assert "\n" not in str(err.value)
