@@ -28,7 +28,8 @@ class ModelConfig:
     name: str = "char-1m"
     """Built-in model (`rlvr list`), a local directory, or a hub id (same `from_pretrained` path)."""
     warm_start: str | None = None
-    """An `rlvr sft` recipe: its cached checkpoint (built when absent) is the starting model; wins over `name`."""
+    """An `rlvr sft` recipe: its cached checkpoint (built when absent) is the starting model. `name` then defaults to
+    the warm start's model, and naming another model is an error (rlvr.checks.check_warm_start)."""
     dtype: str = "auto"
     """auto (float32 on CPU, bfloat16 on a bf16 GPU), float32, bfloat16 or float16."""
     peft: dict | None = None

@@ -67,7 +67,8 @@ class RolloutMixin:
     # -- sampling and scoring -----------------------------------------------------------------------
     def sample_rollout(self, rows: list[dict], group_ids: list[int] | None, overrides: dict) -> Rollout:
         prompt_ids = self._tokenize_prompts([r["prompt"] for r in rows])[0]
-        want = {k: overrides.pop(k) for k in ("return_logprobs", "return_entropies") if k in overrides}
+        names = {"return_logprobs": "return_logprobs", "return_entropies": "return_entropy"}  # ours -> rlvr.sampling's
+        want = {names[k]: overrides.pop(k) for k in names if k in overrides}
         lps = ents = None
         if self._fast_sampler_applies():
             res = self.sample(prompt_ids, **want, **overrides)

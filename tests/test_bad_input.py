@@ -144,3 +144,15 @@ def test_resume_from_a_truncated_checkpoint_is_one_line(broken, tmp_path, capsys
         (ckpt / "model.safetensors").write_bytes(b"")
     line = one_error_line(capsys, ["train", str(recipe), f"output_dir={tmp_path / 'run'}", "resume=true"])
     assert f"cannot resume from {ckpt}" in line and ("not JSON" in line or "no model weights" in line)
+
+
+@pytest.mark.parametrize(
+    "recipe,override,message",
+    [
+        ("oversampling", "exploration.candidates_per_prompt=4", "candidates_per_prompt must be >= train.num_gen"),
+        ("clip_higher", "train.epsilon_high=0.5", "conflicts with exploration 'clip_higher'"),
+    ],
+)
+def test_show_runs_the_exploration_modules_own_checks(recipe, override, message, capsys, monkeypatch):
+    monkeypatch.chdir(REPO)
+    assert message in one_error_line(capsys, ["show", f"recipes/{recipe}.yaml", override])

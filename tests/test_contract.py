@@ -256,3 +256,28 @@ def test_sampler_overrides_with_trls_sampler_are_refused(make_trainer):
     trainer = make_trainer(explorer=Hot(), sampler="trl", max_steps=1)
     with pytest.raises(RLVRError, match=r"sampler overrides \['temperature'\] need sampler: fast"):
         trainer.train()
+
+
+class AskEntropies(Explorer):
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def sampling_kwargs(self, ctx):
+        return {"return_logprobs": True, "return_entropies": True}
+
+    def shape_rewards(self, ctx, rollout):
+        self.seen.append(rollout)
+        return rollout.rewards
+
+
+def test_sampler_logprobs_and_entropies_reach_the_rollout(make_trainer):
+    ask = AskEntropies()
+    trainer = make_trainer(explorer=ask, max_steps=1)
+    trainer.train()
+    rollout = ask.seen[0]
+    assert [len(x) for x in rollout.entropies] == [len(c) for c in rollout.completion_ids]
+    assert [len(x) for x in rollout.logprobs] == [len(c) for c in rollout.completion_ids]
+    assert all(e >= 0 for row in rollout.entropies for e in row) and all(
+        lp <= 0 for row in rollout.logprobs for lp in row
+    )

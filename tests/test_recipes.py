@@ -18,7 +18,8 @@ def test_recipe_loads_and_resolves(path):
     recipe = load_recipe(path)
     assert isinstance(recipe, TrainRecipe | SFTRecipe)
     if isinstance(recipe, TrainRecipe):
-        get_explorer_class(recipe.exploration.name)
+        for block in recipe.exploration.blocks:  # one module, or each module of a stack
+            get_explorer_class(block.name)
         if recipe.model.warm_start:
             assert isinstance(load_recipe(recipe.model.warm_start), SFTRecipe)
 
@@ -37,6 +38,40 @@ def test_module_recipe_differs_from_grpo_only_in_exploration(path):
     other = yaml.safe_load(path.read_text())
     assert other["exploration"]["name"] == path.stem
     base.pop("exploration"), other.pop("exploration")
+    assert other == base
+
+
+# Stacks of modules (a list under `exploration:`) obey the same rule as module recipes.
+STACK_RECIPES = {"dapo.yaml": ["clip_higher", "oversampling", "overlong_shaping"]}
+# TRL's native loss variants: no module, they change only these `train:` keys of grpo.yaml.
+NATIVE_RECIPES = {"dr_grpo.yaml": {"loss_type": "dr_grpo", "scale_rewards": "none"}}
+
+
+@pytest.mark.parametrize("name", sorted(STACK_RECIPES))
+def test_stack_recipe_differs_from_grpo_only_in_exploration(name):
+    base = yaml.safe_load((RECIPES / "grpo.yaml").read_text())
+    other = yaml.safe_load((RECIPES / name).read_text())
+    assert [b["name"] for b in other.pop("exploration")] == STACK_RECIPES[name]
+    base.pop("exploration")
+    assert other == base
+
+
+def test_dapo_stack_runs_the_token_level_loss():
+    from rlvr.train import grpo_args
+
+    recipe = load_recipe(RECIPES / "dapo.yaml", kind="train")
+    args = grpo_args(recipe, recipe.exploration.build(), Path("unused"))
+    assert (args.loss_type, args.epsilon, args.epsilon_high) == ("dapo", 0.2, 0.28)  # loss_type: TRL's default
+
+
+@pytest.mark.parametrize("name", sorted(NATIVE_RECIPES))
+def test_native_variant_recipe_differs_from_grpo_only_in_its_train_keys(name):
+    base = yaml.safe_load((RECIPES / "grpo.yaml").read_text())
+    other = yaml.safe_load((RECIPES / name).read_text())
+    assert other["exploration"] == base["exploration"] == {"name": "none"}
+    changed = {k: v for k, v in other["train"].items() if base["train"].get(k) != v}
+    assert changed == NATIVE_RECIPES[name]
+    base["train"].update(changed)
     assert other == base
 
 

@@ -16,6 +16,16 @@ EXPLORERS: dict[str, str] = {
     "entropy_bonus": "rlvr.exploration.entropy_bonus:EntropyBonus",
     "lp_reg": "rlvr.exploration.lp_reg:LpReg",
     "clip_higher": "rlvr.exploration.clip_higher:ClipHigher",
+    "clip_cov": "rlvr.exploration.clip_cov:ClipCov",
+    "kl_cov": "rlvr.exploration.kl_cov:KLCov",
+    "forking_tokens": "rlvr.exploration.forking_tokens:ForkingTokens",
+    "overlong_shaping": "rlvr.exploration.overlong_shaping:OverlongShaping",
+    "psr": "rlvr.exploration.negative_reinforcement:Psr",
+    "nsr": "rlvr.exploration.negative_reinforcement:Nsr",
+    "w_reinforce": "rlvr.exploration.negative_reinforcement:WReinforce",
+    "negative_only": "rlvr.exploration.negative_only:NegativeOnly",
+    "passk_advantage": "rlvr.exploration.passk_advantage:PasskAdvantage",
+    "entropy_advantage": "rlvr.exploration.entropy_advantage:EntropyAdvantage",
 }
 
 DESCRIPTIONS: dict[str, str] = {
@@ -25,6 +35,16 @@ DESCRIPTIONS: dict[str, str] = {
     "entropy_bonus": "T1 token-entropy bonus + dynamic (EMA) anchor reference",
     "lp_reg": "Low-probability regularisation: KL to a min-p proxy on rare negative tokens",
     "clip_higher": "DAPO clip-higher baseline (TRL epsilon_high = 0.28)",
+    "clip_cov": "Clip-Cov: detach a random few tokens with log-prob/advantage covariance in (1, 5) (2505.22617)",
+    "kl_cov": "KL-Cov: |log-ratio| penalty on the top-covariance tokens, no PPO clip (2505.22617)",
+    "forking_tokens": "80/20: gradient only on the top-20% entropy tokens, kept- or all-token normaliser (2506.01939)",
+    "overlong_shaping": "DAPO soft overlong punishment as an extra reward (TRL's function), optional overlong filter",
+    "psr": "positive-sample reinforcement: A = +1 on correct samples only, no baseline (2506.01347)",
+    "nsr": "negative-sample reinforcement: A = -1 on wrong samples only, no baseline (2506.01347)",
+    "w_reinforce": "W-REINFORCE: A = 0.1 on correct, -1 on wrong samples, no baseline (2506.01347)",
+    "negative_only": "GRPO's group-relative advantage with the positive terms dropped (our reading of 2510.04028)",
+    "passk_advantage": "Pass@k Training: closed-form group advantages of the pass@k objective (2508.10751)",
+    "entropy_advantage": "ETTRL EAR: scale each response's advantage by its entropy relative to its group",
 }
 
 
