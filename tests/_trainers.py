@@ -96,3 +96,21 @@ def assert_params_equal(a: dict, b: dict) -> None:
     assert a.keys() == b.keys()
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
+
+
+def run_and_check_signature(make, module, keys, **overrides) -> tuple:
+    """Train `module` (its GRPOConfig overrides applied) for the fixture's steps: finite losses, every logged step
+    carries each of `keys`, and the parameters moved. Returns (trainer, per-step logs)."""
+    import math
+
+    from rlvr.exploration.stack import as_stack
+
+    trainer = make(explorer=module, **{**as_stack(module).grpo_overrides(), **overrides})
+    before = params(trainer)
+    trainer.train()
+    logs = train_logs(trainer)
+    assert len(logs) == trainer.args.max_steps and all(math.isfinite(h["loss"]) for h in logs)
+    for key in keys:
+        assert all(key in h for h in logs), (module.name, key, sorted(logs[0]))
+    assert any(not torch.equal(before[k], v) for k, v in params(trainer).items())
+    return trainer, logs

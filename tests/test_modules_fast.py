@@ -3,16 +3,13 @@ metric is logged and the run trains. The slow end-to-end signatures against `non
 
 from __future__ import annotations
 
-import math
-
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from _trainers import dataset, make_trainer, model_dir, params, train_logs  # noqa: E402,F401
+from _trainers import dataset, make_trainer, model_dir, run_and_check_signature  # noqa: E402,F401
 
 from rlvr.exploration import build_explorer  # noqa: E402
-from rlvr.exploration.stack import as_stack  # noqa: E402
 
 CASES = {
     # module: (settings, metrics every logged step must carry)
@@ -30,14 +27,7 @@ def test_module_runs_two_steps_and_logs_its_signature(make_trainer, name):
     settings, keys = CASES[name]
     cls_cfg = build_explorer(name).config_cls(**settings)
     module = build_explorer(name, cls_cfg)
-    trainer = make_trainer(explorer=module, **as_stack(module).grpo_overrides())
-    before = params(trainer)
-    trainer.train()
-    logs = train_logs(trainer)
-    assert len(logs) == 2 and all(math.isfinite(h["loss"]) for h in logs)
-    for key in keys:
-        assert all(key in h for h in logs), (name, key, sorted(logs[0]))
-    assert any(not torch.equal(before[k], v) for k, v in params(trainer).items())
+    trainer, logs = run_and_check_signature(make_trainer, module, keys)
     if name == "oversampling":  # K = 2G candidates: more sampled than trained on
         assert all(h["sampled_tokens"] > h["completions/mean_length"] * 8 for h in logs)
     if name == "clip_higher":

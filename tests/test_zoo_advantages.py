@@ -12,7 +12,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from _trainers import dataset, make_trainer, model_dir, params, train_logs  # noqa: E402,F401
+from _trainers import dataset, make_trainer, model_dir, params, run_and_check_signature, train_logs  # noqa: E402,F401
 
 from rlvr.advantages import advantages as grpo_advantages  # noqa: E402
 from rlvr.errors import ConfigError, RLVRError  # noqa: E402
@@ -222,14 +222,7 @@ FAST = {  # module: (settings, metrics every logged step must carry); digits rew
 @pytest.mark.parametrize("name", sorted(FAST))
 def test_module_runs_two_steps_and_logs_its_signature(make_trainer, name):
     settings, keys = FAST[name]
-    trainer = make_trainer(explorer=module(name, **settings))
-    before = params(trainer)
-    trainer.train()
-    logs = train_logs(trainer)
-    assert len(logs) == 2 and all(math.isfinite(h["loss"]) for h in logs)
-    for key in keys:
-        assert all(key in h for h in logs), (name, key, sorted(logs[0]))
-    assert any(not torch.equal(before[k], v) for k, v in params(trainer).items())
+    trainer, logs = run_and_check_signature(make_trainer, module(name, **settings), keys)
     if name in ("psr", "nsr"):  # on-policy, ratio 1: token mean of -A over the kept rows' tokens only = -A
         kept = [h for h in logs if h["explore/trained_frac"] > 0]
         assert kept and all(h["loss"] == pytest.approx(-1.0 if name == "psr" else 1.0, abs=1e-4) for h in kept)
