@@ -124,3 +124,21 @@ def test_parser_and_list_do_not_import_heavy_modules():
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[] []"
+
+
+def test_list_into_a_closed_pipe_is_quiet(monkeypatch, capfd):
+    import sys
+
+    class ClosedPipe:
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")  # what `rlvr list | head -1` hits once head has exited
+
+        def flush(self):
+            pass
+
+        def fileno(self):
+            return 1
+
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    assert main(["list"]) == 0  # no traceback, a clean exit
+    assert "Traceback" not in capfd.readouterr().err
