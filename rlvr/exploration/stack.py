@@ -98,21 +98,20 @@ class ExplorerStack:
         return extra
 
     # -- per micro-batch ------------------------------------------------------------------------
-    def loss_mask(self, lctx):
-        keep = None
+    def _product(self, hook: str, lctx):
+        """The product of the modules' (B, T) tensors from `hook`, or None when none returns one."""
+        out = None
         for m in self.modules:
-            k = m.loss_mask(lctx)  # (B, T) or None
-            if k is not None:
-                keep = k if keep is None else keep * k
-        return keep
+            x = getattr(m, hook)(lctx)  # (B, T) or None
+            if x is not None:
+                out = x if out is None else out * x
+        return out
+
+    def loss_mask(self, lctx):
+        return self._product("loss_mask", lctx)
 
     def token_weights(self, lctx):
-        weights = None
-        for m in self.modules:
-            w = m.token_weights(lctx)  # (B, T) or None
-            if w is not None:
-                weights = w if weights is None else weights * w
-        return weights
+        return self._product("token_weights", lctx)
 
     def shape_token_loss(self, lctx, per_token_loss):
         for m in self.modules:
