@@ -17,6 +17,7 @@ distribution. With `greedy=True` both use the tempered distribution (temperature
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -88,11 +89,24 @@ def _finish(tokens: torch.Tensor, lps, ents, eos: torch.Tensor) -> SampleOutput:
     return SampleOutput(completion_ids, logprobs, entropies, sum(first))
 
 
-def _check_args(temperature: float, greedy: bool, max_new_tokens: int) -> None:
-    if not greedy and temperature <= 0:
-        raise ValueError(f"temperature must be > 0 when sampling (use greedy=True for argmax), got {temperature}")
+def _check_args(temperature, greedy: bool, max_new_tokens: int) -> None:
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+    if isinstance(temperature, (int, float)):
+        temps = [temperature]
+    else:
+        temps = [float(x) for x in temperature]
+        if len(temps) != max_new_tokens:
+            raise ValueError(
+                f"a per-position temperature needs one value per new token ({max_new_tokens}), got {len(temps)}"
+            )
+    if not greedy and min(temps) <= 0:
+        raise ValueError(f"temperature must be > 0 when sampling (use greedy=True for argmax), got {min(temps)}")
+
+
+def _temperature_at(temperature, t: int) -> float:
+    """The temperature of completion position t: a float, or entry t of a per-position schedule."""
+    return temperature if isinstance(temperature, (int, float)) else float(temperature[t])
 
 
 def sample(
@@ -102,7 +116,7 @@ def sample(
     max_new_tokens: int,
     eos_token_ids: list[int] | int,
     pad_token_id: int,
-    temperature: float = 1.0,
+    temperature: float | Sequence[float] = 1.0,
     top_p: float = 1.0,
     top_k: int = 0,
     greedy: bool = False,
@@ -110,7 +124,12 @@ def sample(
     return_logprobs: bool = False,
     return_entropy: bool = False,
 ) -> SampleOutput:
-    """Sample one completion per prompt with a KV cache; see the module docstring."""
+    """Sample one completion per prompt with a KV cache; see the module docstring.
+
+    `temperature` is a float, or one value per completion position (length max_new_tokens) for schedules that
+    anneal along the completion (EAD); log-probs and entropies are those of the tempered distribution at each
+    position, i.e. of the behaviour policy.
+    """
     _check_args(temperature, greedy, max_new_tokens)
     with _eval_mode(model), torch.inference_mode():
         return _sample(
@@ -146,7 +165,7 @@ def _sample(model, prompt_ids, max_new, eos_ids, pad, temperature, top_p, top_k,
     rows = torch.arange(B, device=device)  # (b,) original row of each live row
     finished = torch.zeros(B, dtype=torch.bool, device=device)  # (b,)
     for t in range(max_new):
-        z = logits.float() / (1.0 if greedy else temperature)  # (b, V)
+        z = logits.float() / (1.0 if greedy else _temperature_at(temperature, t))  # (b, V)
         if greedy:
             tok = z.argmax(-1)  # (b,)
             zf = z
@@ -193,6 +212,8 @@ def hf_generate(
 ) -> SampleOutput:
     """Same contract as `sample`, via `model.generate` (seeded from `generator` through a forked global RNG)."""
     _check_args(temperature, greedy, max_new_tokens)
+    if not isinstance(temperature, (int, float)):
+        raise ValueError("hf_generate takes one temperature; per-position schedules need rlvr.sampling.sample")
     ids, mask = _left_pad(prompt_ids, pad_token_id, model.device)  # (B, P)
     eos_list = [eos_token_ids] if isinstance(eos_token_ids, int) else list(eos_token_ids)
     sampling = {} if greedy else {"temperature": temperature, "top_k": top_k, "top_p": top_p}

@@ -143,3 +143,63 @@ def test_first_token_distribution(model, fn):
     z = ((freq - probs.double()).abs() / se).max().item()
     assert z < 4.5, f"max z-score {z:.2f}"
     assert probs.max() > 0.05  # the check means something only if the distribution is far from uniform-ish
+
+
+def test_per_position_temperature_matches_float_and_applies_each_position():
+    """A constant schedule is bit-identical to the float; a schedule's entropies follow its temperature per position."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from rlvr.sampling import sample
+
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=12,
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            num_key_value_heads=2,
+            max_position_embeddings=32,
+        )
+    )
+    kw = dict(max_new_tokens=6, eos_token_ids=[11], pad_token_id=0, return_logprobs=True, return_entropy=True)
+    prompts = [[1, 2, 3], [4, 5]]
+    a = sample(model, prompts, temperature=0.7, generator=torch.Generator().manual_seed(1), **kw)
+    b = sample(model, prompts, temperature=[0.7] * 6, generator=torch.Generator().manual_seed(1), **kw)
+    assert a.completion_ids == b.completion_ids and a.logprobs == b.logprobs
+    # Very high then very low temperature: entropy near log(V) at position 0, near 0 at position 5 (greedy-like).
+    hot_cold = sample(
+        model, prompts, temperature=[100.0, 1, 1, 1, 1, 1e-4], generator=torch.Generator().manual_seed(1), **kw
+    )
+    for ents in hot_cold.entropies:
+        assert abs(ents[0] - torch.log(torch.tensor(12.0)).item()) < 0.01
+        if len(ents) == 6:
+            assert ents[5] < 0.05
+
+
+def test_per_position_temperature_errors():
+    import pytest
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from rlvr.sampling import hf_generate, sample
+
+    model = LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=12,
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            num_key_value_heads=2,
+            max_position_embeddings=32,
+        )
+    )
+    kw = dict(max_new_tokens=4, eos_token_ids=[11], pad_token_id=0)
+    with pytest.raises(ValueError, match="one value per new token \\(4\\), got 3"):
+        sample(model, [[1, 2]], temperature=[1.0, 1.0, 1.0], **kw)
+    with pytest.raises(ValueError, match="temperature must be > 0"):
+        sample(model, [[1, 2]], temperature=[1.0, 0.0, 1.0, 1.0], **kw)
+    with pytest.raises(ValueError, match="per-position schedules need rlvr.sampling.sample"):
+        hf_generate(model, [[1, 2]], temperature=[1.0] * 4, **kw)
