@@ -37,22 +37,31 @@ class RLVRTrainer(RolloutMixin, RolloutLogMixin, GRPOTrainer):
         self.rlvr_sampler = sampler
         self._extra_rows = None
         self._sampled_tokens = 0  # sampled on this process since the last rollout batch was logged
-        self._add_module_rewards(kwargs)
+        run = self._run_info(kwargs)
+        self._add_module_rewards(kwargs, run)
         super().__init__(*args, **kwargs)
         self._check_supported()
         self._check_whole_groups()
         self._check_unsharded()
         self.entropy_control = L.EntropyControl(self)
         self.frozen_policy = self._make_frozen_policy() if self.explorer.needs_frozen_policy else None
-        run = RunInfo(
-            self.args, self.num_generations, self.accelerator.num_processes, self.is_peft, self.processing_class
-        )
         self.explorer.setup(run)
 
     # -- set-up checks ------------------------------------------------------------------------------
-    def _add_module_rewards(self, kwargs: dict) -> None:
+    @staticmethod
+    def _run_info(kwargs: dict) -> RunInfo:
+        """The run's geometry, known before TRL's set-up (module reward functions are added before it)."""
+        from accelerate import PartialState
+        from peft import PeftModel
+
+        args = kwargs["args"]
+        is_peft = kwargs.get("peft_config") is not None or isinstance(kwargs.get("model"), PeftModel)
+        procs = PartialState().num_processes
+        return RunInfo(args, args.num_generations, procs, is_peft, kwargs.get("processing_class"))
+
+    def _add_module_rewards(self, kwargs: dict, run: RunInfo) -> None:
         """Module-provided reward functions join the recipe's, with their weights (TRL's reward_weights)."""
-        extra = self.explorer.reward_funcs()
+        extra = self.explorer.reward_funcs(run)
         if not extra:
             return
         funcs = kwargs.get("reward_funcs")

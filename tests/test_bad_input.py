@@ -52,6 +52,9 @@ BAD_OVERRIDES = [
     ("model.peft={bogus: 1}", "model.peft is not a valid peft.LoraConfig"),
     ("model.peft={r: 0}", "model.peft is not a valid peft.LoraConfig: r must be a positive int"),
     ("model.dtype=float8", "model.dtype must be auto"),
+    ("exploration=[{name: psr}, {name: passk_advantage}]", "psr and passk_advantage both replace the advantages"),
+    ("exploration=[{name: entropy_advantage}, {name: nsr}]", "list 'nsr' first"),
+    ("exploration=[{name: latr}, {name: oversampling}]", "latr and oversampling both replace the rollout"),
 ]
 
 

@@ -172,6 +172,20 @@ def test_stack_errors_name_both_modules():
         ExplorerStack([build_explorer("lp_reg"), build_explorer("lp_reg")])
 
 
+def test_advantage_replacers_stack_once_and_first():
+    """psr/nsr/w_reinforce/passk_advantage ignore their input advantages: a shaper before them would be lost."""
+    from rlvr.exploration import build_explorer
+
+    with pytest.raises(RLVRError, match="w_reinforce and passk_advantage both replace the advantages"):
+        ExplorerStack([build_explorer("w_reinforce"), build_explorer("passk_advantage")])
+    with pytest.raises(RLVRError, match="discards the shaping of 'negative_only' listed before it; list 'psr' first"):
+        ExplorerStack([build_explorer("negative_only"), build_explorer("psr")])
+    # The replacer first, then a shaper of its output, then modules with no advantage hook: allowed.
+    ok = ExplorerStack([build_explorer("nsr"), build_explorer("entropy_advantage"), build_explorer("clip_higher")])
+    assert ok.name == "nsr+entropy_advantage+clip_higher"
+    ExplorerStack([build_explorer("clip_higher"), build_explorer("passk_advantage")])  # no shaper before it
+
+
 def test_stacked_recipe_merges_module_overrides(tmp_path):
     from rlvr.exploration.stack import as_stack
     from rlvr.recipe import load_recipe

@@ -146,8 +146,8 @@ def test_forking_normalisers_differ_by_all_over_kept_tokens(make_trainer, loss_t
 def test_overlong_reward_is_trls_and_the_papers_piecewise_formula():
     module = build_explorer("overlong_shaping")
     run = RunInfo(SimpleNamespace(max_completion_length=10), 4, 1, False, None)
-    module.setup(run)  # L_max 10, L_cache round(0.2 * 10) = 2: 0 up to 8, then (8 - |y|) / 2
-    ((func, weight),) = module.reward_funcs()
+    # reward_funcs runs before setup (the trainer adds rewards before TRL's set-up): it must build from `run` alone.
+    ((func, weight),) = module.reward_funcs(run)  # L_max 10, L_cache round(0.2 * 10) = 2: 0 up to 8, then (8 - |y|) / 2
     ids = [[1] * n for n in (3, 8, 9, 10, 11)]
     assert func(completion_ids=ids) == [0.0, 0.0, -0.5, -1.0, -1.0] and weight == 1.0
     assert func.__name__ == "soft_overlong_punishment_reward"
@@ -157,7 +157,7 @@ def test_overlong_reward_is_trls_and_the_papers_piecewise_formula():
     ids = [[1] * n for n in range(1, 13)]
     paper = [0.0 if n <= 6 else -1.0 if n > 10 else (6 - n) / 4 for n in range(1, 13)]
     assert module.reward(ids) == paper == get_soft_overlong_punishment(10, 4)(ids)
-    assert module.reward_funcs()[0][1] == 0.5 and module.grpo_overrides() == {"mask_truncated_completions": True}
+    assert module.reward_funcs(run)[0][1] == 0.5 and module.grpo_overrides() == {"mask_truncated_completions": True}
     assert module.pop_metrics()["overlong_frac"] == [6 / 12]  # lengths 7..12
 
 

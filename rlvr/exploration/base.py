@@ -5,7 +5,7 @@ of a GRPO step, in this order. Every hook is a no-op by default; a module overri
 only the documented contexts of `rlvr/exploration/context.py` (never the trainer):
 
     at set-up          grpo_overrides()                 GRPOConfig fields the module sets (merged across a stack)
-                       reward_funcs()                   [(func, weight)] extra reward functions (TRL's signature)
+                       reward_funcs(run: RunInfo)       [(func, weight)] extra reward functions (TRL's signature)
                        setup(run: RunInfo)              check the run's geometry; keep what you need
     per rollout        sampling_kwargs(ctx) -> dict     sampler overrides, e.g. a temperature schedule
                        generate(ctx) -> Rollout | None  the rollout (None: the run's sampler, one completion per row)
@@ -27,7 +27,8 @@ function and the weighted rewards. `lctx` (LossContext): inputs, logps (with gra
 old_logps, ratio, step, epsilon_low/high, aggregate(per_token).
 
 Modules stack (`exploration: [{name: a}, {name: b}]`, see `stack.py`): hooks chain in list order; at most one
-module may replace `generate`.
+module may replace `generate`, at most one may set `replaces_advantages`, and a module that only reshapes
+advantages must come after the one that replaces them (otherwise its shaping would be silently discarded).
 """
 
 from __future__ import annotations
@@ -67,6 +68,9 @@ class Explorer:
     supports_multiprocess = True
     needs_frozen_policy = False
     """True: the trainer keeps a frozen copy of the initial policy, handed to hooks as `ctx.frozen`."""
+    replaces_advantages = False
+    """True: `shape_advantages` ignores the advantages it is given and returns its own (e.g. PSR's +1/0, pass@k's
+    closed form), so a stack refuses a second such module and any advantage shaper listed before it."""
 
     def __init__(self, config=None):
         self.config = config if config is not None else self.config_cls()
@@ -80,7 +84,7 @@ class Explorer:
     def grpo_overrides(self) -> dict:
         return {}
 
-    def reward_funcs(self) -> list:
+    def reward_funcs(self, run: RunInfo) -> list:
         return []
 
     def setup(self, run: RunInfo) -> None:

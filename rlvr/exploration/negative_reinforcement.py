@@ -90,6 +90,7 @@ class Psr(RowSubset):
     """Positive-sample reinforcement: A = +1 on correct rows, only they are trained on."""
 
     config_cls = PsrConfig
+    replaces_advantages = True
     signs = (1.0, 0.0)  # (A on correct, A on incorrect)
 
     def shape_advantages(self, ctx, rollout, advantages):

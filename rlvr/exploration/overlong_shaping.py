@@ -92,9 +92,10 @@ class OverlongShaping(Explorer):
     def grpo_overrides(self) -> dict:
         return {"mask_truncated_completions": True} if self.config.mask_truncated_completions else {}
 
-    def reward_funcs(self) -> list:
+    def reward_funcs(self, run) -> list:
+        self.reward.build(run.args.max_completion_length)
         return [(self.reward, self.config.penalty_factor)]
 
     def setup(self, run) -> None:
         super().setup(run)
-        self.reward.build(run.args.max_completion_length)
+        self.reward.build(run.args.max_completion_length)  # also here: `rlvr show` checks set-up without rewards

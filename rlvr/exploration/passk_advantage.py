@@ -57,6 +57,7 @@ class PasskAdvantage(Explorer):
     """Replace GRPO's advantages by the closed-form pass@k advantages of each group."""
 
     config_cls = PasskAdvantageConfig
+    replaces_advantages = True
 
     def setup(self, run) -> None:
         super().setup(run)

@@ -2,7 +2,8 @@
 
 Hooks chain in list order: rewards, rollouts, advantages and per-token losses flow through each module in turn;
 sampler overrides and GRPOConfig overrides merge (two modules setting one key to different values stop with one
-line naming both); loss masks and token weights multiply; extra losses add. At most one module may replace `generate`.
+line naming both); loss masks and token weights multiply; extra losses add. At most one module may replace `generate`,
+and at most one the advantages (listed before any other advantage shaper).
 """
 
 from __future__ import annotations
@@ -34,6 +35,25 @@ class ExplorerStack:
         names = [m.name for m in self.modules]
         if len(set(names)) < len(names):
             raise RLVRError(f"exploration stack {names} lists a module twice; give it once with its settings")
+        self._check_advantage_order()
+
+    def _check_advantage_order(self) -> None:
+        """Advantage replacers discard what they are given: one at most, and every other shaper after it."""
+        replacers = [m.name for m in self.modules if m.replaces_advantages]
+        if len(replacers) > 1:
+            raise RLVRError(
+                f"exploration modules {' and '.join(replacers)} both replace the advantages, so only the last "
+                "would count; keep one"
+            )
+        before = []
+        for m in self.modules:
+            if m.replaces_advantages and before:
+                raise RLVRError(
+                    f"exploration module '{m.name}' replaces the advantages, which discards the shaping of "
+                    f"{', '.join(repr(b) for b in before)} listed before it; list '{m.name}' first"
+                )
+            if overrides_hook(m, "shape_advantages"):
+                before.append(m.name)
 
     @property
     def name(self) -> str:
@@ -54,8 +74,8 @@ class ExplorerStack:
     def grpo_overrides(self) -> dict:
         return merge_settings(self.modules, [m.grpo_overrides() for m in self.modules], "train.")
 
-    def reward_funcs(self) -> list:
-        return [f for m in self.modules for f in m.reward_funcs()]
+    def reward_funcs(self, run) -> list:
+        return [f for m in self.modules for f in m.reward_funcs(run)]
 
     def setup(self, run) -> None:
         for m in self.modules:
