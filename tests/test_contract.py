@@ -295,3 +295,17 @@ def test_sampler_logprobs_and_entropies_reach_the_rollout(make_trainer):
     assert all(e >= 0 for row in rollout.entropies for e in row) and all(
         lp <= 0 for row in rollout.logprobs for lp in row
     )
+
+
+def test_oversampling_all_trains_on_every_candidate(make_trainer):
+    """T1's own form (selection: all): K = 2G candidates per prompt, all trained on as groups of K rows."""
+    over = Oversampling(OversamplingConfig(candidates_per_prompt=8, selection="all", dynamic_sampling=False))
+    rec = Recorder()
+    trainer = make_trainer(explorer=[over, rec], max_steps=2, reward_funcs=[long_completion])
+    trainer.train()
+    logs = train_logs(trainer)
+    for h, rollout in zip(logs, rec.rollouts):
+        assert len(rollout) == 16 and [len(g) for g in rollout.groups()] == [8, 8]  # 2 prompts x K, none dropped
+        lengths = [len(c) for c in rollout.completion_ids]
+        assert h["sampled_tokens"] == sum(lengths)  # nothing sampled that is not trained on
+        assert h["completions/mean_length"] == pytest.approx(sum(lengths) / len(lengths))

@@ -1,13 +1,15 @@
 """`oversampling`: draw more than is trained on, keep what carries signal (T1 oversampling, DAPO dynamic sampling).
 
-Two independent mechanisms, both keeping exactly G = num_generations completions per prompt:
+Two independent mechanisms, both keeping exactly G = num_generations completions per prompt (except `all`):
 
 1. Completion oversampling (T1, arXiv 2501.11651): draw K >= G completions per prompt (optionally at
    T1's higher temperature), score them, keep G by `selection`:
    - `max_variance`: for binary or graded rewards, the subset maximising the group's reward variance
      (always the top-a and bottom-(G-a) rewards for some a; we try every a);
    - `max_diversity`: distinct final answers first, then distinct completions, then the rest;
-   - `random`: a seeded random subset (T1 itself trains on all K; its keep rule is NOT FOUND).
+   - `random`: a seeded random subset;
+   - `all`: no selection, every one of the K is trained on (groups of K rows): T1's own form, the control that
+     separates "more samples" from "better chosen samples" (the keep-G rules above are NOT FOUND in T1 — ours).
 2. Dynamic sampling (DAPO, arXiv 2503.14476): after scoring, drop zero-variance groups and refill the
    batch with groups from fresh prompts, for at most `max_rounds` extra generation rounds; if still
    short, the least-bad dropped groups fill the remaining slots so the row count stays fixed.
@@ -31,7 +33,7 @@ class OversamplingConfig:
     candidates_per_prompt: int = 16
     """K completions drawn per prompt (K >= num_generations; K = G disables completion oversampling)."""
     selection: str = "max_variance"
-    """How G of K are kept: max_variance, max_diversity or random."""
+    """How G of K are kept: max_variance, max_diversity, random, or all (train on all K, as T1 does)."""
     temperature: float | None = None
     """Sampling (and training) temperature; T1 uses ~1.2. None keeps train.temperature."""
     dynamic_sampling: bool = True
@@ -40,8 +42,10 @@ class OversamplingConfig:
     """Extra generation rounds per step for dynamic sampling (DAPO's max_num_gen_batches is 10)."""
 
     def validate(self):
-        if self.selection not in ("max_variance", "max_diversity", "random"):
-            raise ConfigError(f"exploration.selection must be max_variance, max_diversity or random: {self.selection}")
+        if self.selection not in ("max_variance", "max_diversity", "random", "all"):
+            raise ConfigError(
+                f"exploration.selection must be max_variance, max_diversity, random or all: {self.selection}"
+            )
         if self.candidates_per_prompt < 2 or self.max_rounds < 0:
             raise ConfigError("exploration.candidates_per_prompt must be >= 2 and max_rounds >= 0")
 
@@ -118,6 +122,8 @@ class Oversampling(Explorer):
         return cand.select(keep)
 
     def _select(self, rewards, texts, g, seed):
+        if self.config.selection == "all":
+            return list(range(len(texts)))
         if self.config.selection == "max_variance":
             return max_variance_subset(rewards, g)
         if self.config.selection == "max_diversity":
