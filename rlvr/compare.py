@@ -10,7 +10,9 @@ stopped and continued. `--jobs N` trains N runs at once as subprocesses (one tor
 
 The seed list is fixed when the first run starts (OUT/comparison.json): a later command with seeds outside it is
 refused, since adding seeds after a first look at the results is optional stopping; `--add-seeds` merges them
-anyway and the report says so.
+anyway and the report says so. A finished or interrupted run whose stored config.yaml differs from what the
+comparison would train now (an edited recipe or override) is refused before anything trains: skipping it would
+report results of other settings under the new ones.
 """
 
 from __future__ import annotations
@@ -125,6 +127,46 @@ def run_state(run_dir: Path) -> str:
     return "resume" if any(run_dir.glob("checkpoint-*")) else "fresh"
 
 
+def _first_difference(stored, wanted, prefix: str = "") -> str | None:
+    """'key: stored vs wanted' for the first differing dotted key of two nested dicts (None when equal).
+
+    Only keys the stored config has are compared: a field added to rlvr after the run was trained is unknown there,
+    not a conflict."""
+    if isinstance(stored, dict) and isinstance(wanted, dict):
+        for key in stored:
+            if prefix == "" and key in RUN_LOCAL_KEYS:
+                continue
+            diff = _first_difference(stored.get(key), wanted.get(key), f"{prefix}{key}.")
+            if diff:
+                return diff
+        return None
+    return None if stored == wanted else f"{prefix[:-1]}: {stored!r} vs {wanted!r}"
+
+
+RUN_LOCAL_KEYS = ("output_dir", "threads", "resume", "overwrite")  # where and how a run trains, not what
+
+
+def check_stale_runs(runs: list, states: list[str], comp: Comparison) -> None:
+    """Refuse a finished or interrupted run trained with other settings than the comparison asks for now."""
+    import yaml
+
+    from rlvr import recipe as recipes
+    from rlvr.config import to_dict
+
+    for (entry, seed, run_dir), state in zip(runs, states):
+        if state == "fresh" or not (run_dir / "config.yaml").is_file():
+            continue
+        stored = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
+        overrides = [*comp.overrides, *entry.overrides, f"seed={seed}", f"output_dir={run_dir}"]
+        wanted = to_dict(recipes.load_recipe(entry.recipe, overrides, kind="train"))
+        diff = _first_difference(stored, wanted)
+        if diff:
+            raise ConfigError(
+                f"{run_dir} was trained with other settings than the comparison now asks for ({diff}); use a new "
+                "--out, or delete that run directory to retrain it"
+            )
+
+
 def _train_in_process(recipe: str, overrides: list[str], log: Path, jobs: int) -> None:
     from rlvr import recipe as recipes
     from rlvr import train  # looked up at call time so tests can monkeypatch run_train
@@ -197,6 +239,7 @@ def run_comparison(comp: Comparison, out: str | Path, add_seeds: bool = False) -
     check_seeds(comp, out, add_seeds)
     runs = [(e, s, out / "runs" / f"{e.label.replace('/', '_')}__s{s}") for e in comp.entries for s in comp.seeds]
     states = [run_state(d) for _, _, d in runs]
+    check_stale_runs(runs, states, comp)
     progress = RunProgress(len(runs), sum(st != "done" for st in states), comp.jobs)
     train = _train_subprocess if comp.jobs > 1 else _train_in_process
     failed: list[str] = []

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+import rlvr.config
 import rlvr.recipe
 import rlvr.train
 from rlvr.cli import main
@@ -302,3 +303,29 @@ def test_a_corrupt_summary_is_a_one_line_error(tmp_path):
         with pytest.raises(RLVRError, match="summary.json is unreadable .JSONDecodeError.: delete it") as err:
             call()
         assert "\n" not in str(err.value)
+
+
+def test_a_finished_run_trained_with_other_settings_is_refused(tmp_path, monkeypatch, capsys, tiny_recipe):
+    """Editing a comparison's overrides must not silently reuse runs trained with the old ones."""
+    monkeypatch.setattr(rlvr.recipe, "check_grpo_args", lambda *a: None)
+    trained = []
+
+    def fake_train(recipe):
+        trained.append(recipe.seed)
+        fake_run(Path(recipe.output_dir), "none", recipe.seed, 0.5)
+        (Path(recipe.output_dir) / "config.yaml").write_text(rlvr.config.dump_yaml(recipe))  # as run_train does
+
+    monkeypatch.setattr(rlvr.train, "run_train", fake_train)
+    comp = Comparison([Entry(str(tiny_recipe), "tiny")], seeds=[0], overrides=["train.learning_rate=3e-5"])
+    assert run_comparison(comp, tmp_path) == [] and trained == [0]
+    assert run_comparison(comp, tmp_path) == [] and trained == [0]  # same settings: skipped
+    comp.overrides = ["train.learning_rate=1e-4"]
+    with pytest.raises(
+        RLVRError,
+        match=r"tiny__s0 was trained with other settings .*\(train.learning_rate: 3e-05 vs "
+        r"0.0001\); use a new --out, or delete that run directory to retrain it",
+    ):
+        run_comparison(comp, tmp_path)
+    assert trained == [0]
+    comp.overrides = ["train.learning_rate=3e-5", "threads=1"]  # how fast it trains is not what it trains
+    assert run_comparison(comp, tmp_path) == []
