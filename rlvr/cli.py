@@ -9,6 +9,7 @@
     rlvr plot RUN [RUN ...] [--out DIR]         a run's curves (pass@1, pass@k, reward, entropy, zero-variance)
     rlvr compare RECIPE [RECIPE ...] --seeds 3 --out DIR [--jobs N] [--set key=value ...] [--add-seeds]
     rlvr compare COMPARISON.yaml                every recipe x seed, then results.csv/.md and figures
+    rlvr compare COMPARISON.yaml --only grpo    train only some labels (a testbed's baseline first, say)
     rlvr compare --report-only --out DIR        re-make the tables and figures from finished runs
     rlvr compare COMPARISON.yaml --report-only  the same for a comparison recipe's `out:`, in its order
 
@@ -118,7 +119,7 @@ def cmd_plot(args) -> None:
 
 
 def cmd_compare(args) -> None:
-    from rlvr.compare import Comparison, Entry, read_comparison, run_comparison
+    from rlvr.compare import Comparison, Entry, read_comparison, run_comparison, select_entries
     from rlvr.errors import ConfigError
     from rlvr.report import write_report
 
@@ -139,6 +140,8 @@ def cmd_compare(args) -> None:
         comp.seeds = list(range(args.seeds))
     comp.overrides += args.set
     comp.jobs = args.jobs or comp.jobs
+    if args.only:
+        comp.entries = select_entries(comp.entries, args.only)
     out = args.out or comp.out
     if not out:
         raise ConfigError("where should the comparison go? pass --out DIR (or `out:` in a comparison recipe)")
@@ -189,6 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--report-only", action="store_true", help="only re-make the tables and figures from --out")
     sp.add_argument(
         "--add-seeds", action="store_true", help="merge seeds that were not in the seed list when the first run started"
+    )
+    sp.add_argument(
+        "--only", default=None, metavar="LABELS", help="train only these comma-separated labels (the report keeps all)"
     )
     sp.set_defaults(func=cmd_compare)
     sp = sub.add_parser("data", help="write the fixed held-out evaluation sets (JSON lines)")

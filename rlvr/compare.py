@@ -85,6 +85,16 @@ def read_comparison(path: str | Path) -> Comparison | None:
     return Comparison(entries, seeds, overrides, data.get("out"), int(data.get("jobs", 1)))
 
 
+def select_entries(entries: list[Entry], only: str) -> list[Entry]:
+    """The entries named in `only` (comma-separated labels), in the comparison's order; unknown labels are an error."""
+    wanted = [x.strip() for x in only.split(",") if x.strip()]
+    known = [e.label for e in entries]
+    unknown = [x for x in wanted if x not in known]
+    if unknown or not wanted:
+        raise ConfigError(f"--only {only!r}: unknown labels {unknown}; the comparison has {known}")
+    return [e for e in entries if e.label in wanted]
+
+
 def read_seed_record(out: str | Path) -> dict | None:
     path = Path(out) / SEED_RECORD
     return json.loads(path.read_text()) if path.is_file() else None

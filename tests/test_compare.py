@@ -329,3 +329,23 @@ def test_a_finished_run_trained_with_other_settings_is_refused(tmp_path, monkeyp
     assert trained == [0]
     comp.overrides = ["train.learning_rate=3e-5", "threads=1"]  # how fast it trains is not what it trains
     assert run_comparison(comp, tmp_path) == []
+
+
+def test_only_trains_the_named_labels_and_names_unknown_ones(tmp_path, monkeypatch, capsys, tiny_recipe):
+    monkeypatch.setattr(rlvr.recipe, "check_grpo_args", lambda *a: None)
+    trained = []
+
+    def fake_train(recipe):
+        trained.append(Path(recipe.output_dir).name)
+        fake_run(Path(recipe.output_dir), "none", recipe.seed, 0.5)
+
+    monkeypatch.setattr(rlvr.train, "run_train", fake_train)
+    spec = tmp_path / "cmp.yaml"
+    entries = [{"recipe": str(tiny_recipe), "name": n} for n in ("a", "b", "c")]
+    spec.write_text(yaml.safe_dump({"recipes": entries, "seeds": [0], "out": str(tmp_path / "out")}))
+    assert main(["compare", str(spec), "--only", "c,a"]) == 0
+    assert trained == ["a__s0", "c__s0"]  # in the comparison's order, b untouched
+    capsys.readouterr()
+    assert main(["compare", str(spec), "--only", "a,zz"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: --only 'a,zz': unknown labels ['zz']; the comparison has ['a', 'b', 'c']"]
