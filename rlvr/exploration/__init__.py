@@ -26,6 +26,8 @@ EXPLORERS: dict[str, str] = {
     "negative_only": "rlvr.exploration.negative_only:NegativeOnly",
     "passk_advantage": "rlvr.exploration.passk_advantage:PasskAdvantage",
     "entropy_advantage": "rlvr.exploration.entropy_advantage:EntropyAdvantage",
+    "ead": "rlvr.exploration.ead:Ead",
+    "cure": "rlvr.exploration.cure:Cure",
 }
 
 DESCRIPTIONS: dict[str, str] = {
@@ -45,6 +47,8 @@ DESCRIPTIONS: dict[str, str] = {
     "negative_only": "GRPO's group-relative advantage with the positive terms dropped (our reading of 2510.04028)",
     "passk_advantage": "Pass@k Training: closed-form group advantages of the pass@k objective (2508.10751)",
     "entropy_advantage": "ETTRL EAR: scale each response's advantage by its entropy relative to its group",
+    "ead": "EAD annealed decoding: temperature hot early, cold late along the completion, optional TIS (2510.05251)",
+    "cure": "CURE stage 1: re-generate branches from high-entropy critical tokens, prefix masked (2508.11016)",
 }
 
 
