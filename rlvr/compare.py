@@ -4,9 +4,9 @@
     rlvr compare recipes/compare_default.yaml       # a comparison recipe: recipes:, seeds:, overrides:, out:, jobs:
     rlvr compare --report-only --out results/latr   # re-make results.csv, results.md and the figures
 
-Each run lives in OUT/runs/<label>__s<seed>. Re-running a command skips finished runs (summary.json), resumes
-interrupted ones (a checkpoint-*/ but no final summary) and starts the rest fresh, so a long comparison can be
-stopped and continued. `--jobs N` trains N runs at once as subprocesses (one torch thread each; logs in OUT/logs).
+Each run lives in OUT/runs/<label>__s<seed>. Re-running a command skips finished runs (summary.json, or on a fresh
+clone their committed copy in OUT/records/), resumes interrupted ones (a checkpoint-*/ but no final summary) and
+starts the rest fresh, so a long comparison can be stopped and continued, across machines too. `--jobs N` trains N runs at once as subprocesses (one torch thread each; logs in OUT/logs).
 
 The seed list is fixed when the first run starts (OUT/comparison.json): a later command with seeds outside it is
 refused, since adding seeds after a first look at the results is optional stopping; `--add-seeds` merges them
@@ -127,14 +127,26 @@ def check_seeds(comp: Comparison, out: Path, add_seeds: bool = False) -> None:
     (out / SEED_RECORD).write_text(json.dumps(record, indent=1) + "\n")
 
 
+DONE = ("done", "recorded")
+
+
+def record_dir(run_dir: Path) -> Path:
+    """The committed copy of OUT/runs/<name>: OUT/records/<name> (summary, metrics, config; see report.py)."""
+    return run_dir.parent.parent / "records" / run_dir.name
+
+
 def run_state(run_dir: Path) -> str:
-    """'done' (a summary of a run that was not interrupted), 'resume' (a checkpoint) or 'fresh'."""
-    summary = run_dir / "summary.json"
+    """'done' (a summary of a run that was not interrupted), 'resume' (a checkpoint), 'recorded' (no run directory,
+    but a finished run's committed record: a comparison continued on a fresh clone skips it) or 'fresh'."""
     from rlvr.report import read_json
 
+    summary = run_dir / "summary.json"
     if summary.is_file() and not read_json(summary).get("interrupted"):
         return "done"
-    return "resume" if any(run_dir.glob("checkpoint-*")) else "fresh"
+    if any(run_dir.glob("checkpoint-*")):
+        return "resume"
+    record = record_dir(run_dir) / "summary.json"
+    return "recorded" if record.is_file() and not read_json(record).get("interrupted") else "fresh"
 
 
 def _first_difference(stored, wanted, prefix: str = "") -> str | None:
@@ -164,16 +176,17 @@ def check_stale_runs(runs: list, states: list[str], comp: Comparison) -> None:
     from rlvr.config import to_dict
 
     for (entry, seed, run_dir), state in zip(runs, states):
-        if state == "fresh" or not (run_dir / "config.yaml").is_file():
+        source = record_dir(run_dir) if state == "recorded" else run_dir
+        if state == "fresh" or not (source / "config.yaml").is_file():
             continue
-        stored = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
+        stored = yaml.safe_load((source / "config.yaml").read_text()) or {}
         overrides = [*comp.overrides, *entry.overrides, f"seed={seed}", f"output_dir={run_dir}"]
         wanted = to_dict(recipes.load_recipe(entry.recipe, overrides, kind="train"))
         diff = _first_difference(stored, wanted)
         if diff:
             raise ConfigError(
-                f"{run_dir} was trained with other settings than the comparison now asks for ({diff}); use a new "
-                "--out, or delete that run directory to retrain it"
+                f"{source} was trained with other settings than the comparison now asks for ({diff}); use a new "
+                "--out, or delete that run directory (or record) to retrain it"
             )
 
 
@@ -250,13 +263,15 @@ def run_comparison(comp: Comparison, out: str | Path, add_seeds: bool = False) -
     runs = [(e, s, out / "runs" / f"{e.label.replace('/', '_')}__s{s}") for e in comp.entries for s in comp.seeds]
     states = [run_state(d) for _, _, d in runs]
     check_stale_runs(runs, states, comp)
-    progress = RunProgress(len(runs), sum(st != "done" for st in states), comp.jobs)
+    progress = RunProgress(len(runs), sum(st not in DONE for st in states), comp.jobs)
     train = _train_subprocess if comp.jobs > 1 else _train_in_process
     failed: list[str] = []
 
     def one(k: int, entry: Entry, seed: int, run_dir: Path, state: str) -> None:
-        if state == "done":
-            return progress.say(k, entry.label, seed, "finished, skipped", "dim")
+        if state in DONE:
+            return progress.say(
+                k, entry.label, seed, f"finished{' (committed record)' if state == 'recorded' else ''}, skipped", "dim"
+            )
         progress.start(k, entry.label, seed, state)
         mode = ["resume=true", "overwrite=false"] if state == "resume" else ["resume=false", "overwrite=true"]
         overrides = [*comp.overrides, *entry.overrides, f"seed={seed}", f"output_dir={run_dir}", *mode]
@@ -274,12 +289,14 @@ def run_comparison(comp: Comparison, out: str | Path, add_seeds: bool = False) -
 
     jobs = [(k, *run, st) for k, (run, st) in enumerate(zip(runs, states), 1)]
     if comp.jobs > 1:  # parallel runs would each build (and race on) a missing warm start
-        _build_warm_starts([(e, s) for (e, s, _), st in zip(runs, states) if st != "done"], comp.overrides)
+        _build_warm_starts([(e, s) for (e, s, _), st in zip(runs, states) if st not in DONE], comp.overrides)
         with ThreadPoolExecutor(max_workers=comp.jobs) as pool:
             list(pool.map(lambda a: one(*a), jobs))
     else:
         for job in jobs:
             one(*job)
-    if any((d / "summary.json").is_file() for _, _, d in runs):  # else the FAILED lines say it all
+    if any(
+        (d / "summary.json").is_file() or st == "recorded" for (_, _, d), st in zip(runs, states)
+    ):  # else the FAILED lines say it all
         write_report(out, labels=labels)
     return failed

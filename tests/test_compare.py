@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import shutil
 import statistics
 import subprocess
 import sys
@@ -20,7 +21,7 @@ import rlvr.config
 import rlvr.recipe
 import rlvr.train
 from rlvr.cli import main
-from rlvr.compare import Comparison, Entry, read_comparison, run_comparison
+from rlvr.compare import Comparison, Entry, read_comparison, run_comparison, run_state
 from rlvr.errors import RLVRError
 from rlvr.report import write_report
 
@@ -323,12 +324,34 @@ def test_a_finished_run_trained_with_other_settings_is_refused(tmp_path, monkeyp
     with pytest.raises(
         RLVRError,
         match=r"tiny__s0 was trained with other settings .*\(train.learning_rate: 3e-05 vs "
-        r"0.0001\); use a new --out, or delete that run directory to retrain it",
+        r"0.0001\); use a new --out, or delete that run directory \(or record\) to retrain it",
     ):
         run_comparison(comp, tmp_path)
     assert trained == [0]
     comp.overrides = ["train.learning_rate=3e-5", "threads=1"]  # how fast it trains is not what it trains
     assert run_comparison(comp, tmp_path) == []
+
+
+def test_a_committed_record_is_skipped_on_a_fresh_clone_and_checked_for_staleness(tmp_path, monkeypatch, tiny_recipe):
+    """runs/ is not committed: a comparison continued in a new checkout must not retrain what records/ holds."""
+    monkeypatch.setattr(rlvr.recipe, "check_grpo_args", lambda *a: None)
+    trained = []
+
+    def fake_train(recipe):
+        trained.append(recipe.seed)
+        fake_run(Path(recipe.output_dir), "none", recipe.seed, 0.5)
+        (Path(recipe.output_dir) / "config.yaml").write_text(rlvr.config.dump_yaml(recipe))
+
+    monkeypatch.setattr(rlvr.train, "run_train", fake_train)
+    comp = Comparison([Entry(str(tiny_recipe), "tiny")], seeds=[0, 1], overrides=["train.learning_rate=3e-5"])
+    assert run_comparison(comp, tmp_path) == [] and trained == [0, 1]
+    shutil.rmtree(tmp_path / "runs")  # what a fresh clone has: the records only
+    shutil.rmtree(tmp_path / "records" / "tiny__s1")
+    assert run_state(tmp_path / "runs" / "tiny__s0") == "recorded"
+    assert run_comparison(comp, tmp_path) == [] and trained == [0, 1, 1]  # only the run without a record
+    comp.overrides = ["train.learning_rate=1e-4"]
+    with pytest.raises(RLVRError, match=r"records/tiny__s0 was trained with other settings"):
+        run_comparison(comp, tmp_path)
 
 
 def test_only_trains_the_named_labels_and_names_unknown_ones(tmp_path, monkeypatch, capsys, tiny_recipe):
