@@ -12,12 +12,13 @@ different samplers do not overwrite each other).
 
 A sampler is one entry of SAMPLERS: name -> fn(model, tok, prompt_ids, g, kw, generator) -> (completion_ids,
 generated_tokens), returning G completions per prompt (prompt-major). `kw` holds the i.i.d. settings
-(max_new_tokens, eos/pad ids, temperature 1). Add a sampler (DARS, an ETTRL tree) with one entry there.
+(max_new_tokens, eos/pad ids, temperature 1). Add a sampler (DARS, ...) with one entry there.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import random
 import time
@@ -66,7 +67,24 @@ def cure(model, tok, prompts, g, kw, gen):
     return ids, generated
 
 
-SAMPLERS = {"ead": ead, "cure": cure}
+@functools.cache
+def _ettrl_config():
+    return recipe_config("ettrl_tree")  # read once: not part of the sampler's cost
+
+
+def ettrl_tree(model, tok, prompts, g, kw, gen):
+    """recipes/ettrl_tree.yaml's entropy-fork trees (M roots, top-N fork points, B branches in one KV cache)."""
+    from rlvr.fork_sampler import fork_sample
+
+    cfg = _ettrl_config()
+    per_tree = 1 + cfg.forks_per_tree * cfg.branches_per_fork
+    tree = dict(trees=cfg.trees or g // per_tree, forks=cfg.forks_per_tree, branches=cfg.branches_per_fork)
+    tree.update(resample_fork_token=cfg.resample_fork_token, min_fork_gap=cfg.min_fork_gap)
+    out = fork_sample(model, prompts, special_token_ids=tok.all_special_ids, generator=gen, **tree, **kw)
+    return [c for grp in out.completion_ids for c in grp], out.generated_tokens
+
+
+SAMPLERS = {"ead": ead, "cure": cure, "ettrl_tree": ettrl_tree}
 """name -> fn(model, tok, prompt_ids, g, kw, generator) -> (G completions per prompt, generated tokens)."""
 
 

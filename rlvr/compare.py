@@ -6,7 +6,8 @@
 
 Each run lives in OUT/runs/<label>__s<seed>. Re-running a command skips finished runs (summary.json, or on a fresh
 clone their committed copy in OUT/records/), resumes interrupted ones (a checkpoint-*/ but no final summary) and
-starts the rest fresh, so a long comparison can be stopped and continued, across machines too. `--jobs N` trains N runs at once as subprocesses (one torch thread each; logs in OUT/logs).
+starts the rest fresh, so a long comparison can be stopped and continued, across machines too. `--jobs N` trains N
+runs at once as subprocesses (one torch thread each; logs in OUT/logs).
 
 The seed list is fixed when the first run starts (OUT/comparison.json): a later command with seeds outside it is
 refused, since adding seeds after a first look at the results is optional stopping; `--add-seeds` merges them

@@ -141,6 +141,9 @@ SIGNATURES = (
     ("token entropy, last quarter", ("entropy",), "late"),
     ("distinct completions / group, first tenth", ("diversity/distinct_completions",), "early"),
     ("distinct answers / group, first tenth", ("diversity/distinct_answers",), "early"),
+    ("hidden-state effective rank / group, last quarter", ("diag/effective_rank",), "late"),
+    ("distinct correct answers / group", ("diag/distinct_correct_answers",), "all"),
+    ("reward AUC correct vs wrong", ("diag/reward_auc",), "all"),
 )
 
 
@@ -164,7 +167,9 @@ def signatures_markdown(groups: dict[str, list[dict]]) -> list[str]:
     lines.append("")
     lines.append(
         "Windows over the run's steps: first tenth, last quarter. Zero-std groups: the share of groups with zero "
-        "reward variance in the batches the optimizer saw (`explore/frac_zero_std_after` when a module refills them)."
+        "reward variance in the batches the optimizer saw (`explore/frac_zero_std_after` when a module refills them). "
+        "Effective rank, distinct correct answers and reward AUC: `diag/*`, defined in rlvr/diagnostics.py (n/a: runs "
+        "logged before rlvr had them)."
     )
     return lines
 

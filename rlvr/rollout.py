@@ -9,7 +9,8 @@
     batch        = padded tensors + old / ref log-probs of the kept rows + stack.annotate(ctx, batch)
 
 Only the rows trained on reach TRL's logged metrics (`reward`, `frac_reward_zero_std`, `completions/*`,
-`num_tokens`); every sampled token, kept or not, is counted in `sampled_tokens`.
+`num_tokens`); every sampled token, kept or not, is counted in `sampled_tokens`. `diag/*` (rlvr/diagnostics.py)
+are logged for every module.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class RolloutMixin:
         batch["advantages"] = self.explorer.shape_advantages(ctx, rollout, adv)  # (B,) or (B, T)
         self._log_rollout(rollout, batch, zero_std)
         batch.update(self.explorer.annotate(ctx, batch))
+        self._diag_rollout(rollout, batch)  # rlvr/diagnostics.py: B-STaR measures; rows tagged for the hidden states
         self._flush_explorer_metrics("train")
         return batch
 

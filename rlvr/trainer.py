@@ -7,6 +7,7 @@ Every experiment runs this loop; what varies is the exploration stack (`rlvr/exp
     _prepare_inputs                   here              TRL's shuffle, then a split into steps_per_generation
                                                         micro-batches that drops no row (TRL floors B / steps)
     _compute_loss                     here + loss.py    TRL's clipped surrogate with module weights inside
+    diagnostics (every module)        diagnostics.py    diag/*: hidden-state effective rank, B-STaR measures
 
 With the `none` module this is exactly GRPOTrainer for loss_type grpo, bnpo, dr_grpo and dapo, with and without
 num_iterations > 1 (tests/test_parity.py). The TRL methods overridden or called here are pinned by
@@ -20,6 +21,7 @@ from trl import GRPOTrainer
 from trl.trainer.utils import shuffle_sequence_dict
 
 from rlvr import loss as L
+from rlvr.diagnostics import DiagnosticsMixin
 from rlvr.errors import RLVRError
 from rlvr.exploration.context import LossContext, RunInfo
 from rlvr.exploration.stack import as_stack
@@ -31,7 +33,7 @@ class NonFiniteLossError(RLVRError):
     """Raised before the backward pass, so the parameters (and the last checkpoint) are still good."""
 
 
-class RLVRTrainer(RolloutMixin, RolloutLogMixin, GRPOTrainer):
+class RLVRTrainer(RolloutMixin, RolloutLogMixin, DiagnosticsMixin, GRPOTrainer):
     def __init__(self, *args, explorer=None, sampler: str = "fast", **kwargs):
         self.explorer = as_stack(explorer)
         self.rlvr_sampler = sampler
@@ -186,10 +188,11 @@ class RLVRTrainer(RolloutMixin, RolloutLogMixin, GRPOTrainer):
         mask = (
             inputs["completion_mask"] if "tool_mask" not in inputs else inputs["completion_mask"] * inputs["tool_mask"]
         )
-        logps, entropies, aux_loss = self._get_per_token_logps_and_entropies(
-            model, ids, attn, inputs["completion_ids"].size(1), compute_entropy=True,
-            compute_aux_loss=self.aux_loss_enabled,
-        )  # (B, T), (B, T)  # fmt: skip
+        with self._diag_hidden_states(model, inputs):  # diag/effective_rank from this forward's hidden states
+            logps, entropies, aux_loss = self._get_per_token_logps_and_entropies(
+                model, ids, attn, inputs["completion_ids"].size(1), compute_entropy=True,
+                compute_aux_loss=self.aux_loss_enabled,
+            )  # (B, T), (B, T)  # fmt: skip
         q = self.top_entropy_quantile
         entropy_mask = self.get_high_entropy_mask(entropies, mask, 1 - q) if q < 1.0 else None  # (B, T)
         adv = inputs["advantages"]

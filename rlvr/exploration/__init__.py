@@ -28,6 +28,9 @@ EXPLORERS: dict[str, str] = {
     "entropy_advantage": "rlvr.exploration.entropy_advantage:EntropyAdvantage",
     "ead": "rlvr.exploration.ead:Ead",
     "cure": "rlvr.exploration.cure:Cure",
+    "dars": "rlvr.exploration.dars:Dars",
+    "ettrl_tree": "rlvr.exploration.ettrl_tree:EttrlTree",
+    "rep_exp": "rlvr.exploration.rep_exp:RepExp",
 }
 
 DESCRIPTIONS: dict[str, str] = {
@@ -49,6 +52,9 @@ DESCRIPTIONS: dict[str, str] = {
     "entropy_advantage": "ETTRL EAR: scale each response's advantage by its entropy relative to its group",
     "ead": "EAD annealed decoding: temperature hot early, cold late along the completion, optional TIS (2510.05251)",
     "cure": "CURE stage 1: re-generate branches from high-entropy critical tokens, prefix masked (2508.11016)",
+    "dars": "DARS: a second rollout stage gives low-accuracy prompts extra samples (larger groups) (2508.13755)",
+    "ettrl_tree": "ETTRL ETMR: entropy-fork tree rollouts sharing prefixes in one KV cache (2508.11356)",
+    "rep_exp": "RepExp: elliptical bonus on the frozen start model's hidden states, gated on correctness (2510.11686)",
 }
 
 
