@@ -80,7 +80,11 @@ def auto_reason(predicted: dict[str, str], measured: dict[str, Cell], result: st
 
 
 def claims_rows(table: list[dict], testbed: str, base: str, claims: dict, kmax: int) -> list[list[str]]:
-    """Markdown cells (technique, claim, testbed, Δ pass@1, Δ pass@kmax, verdict, reason) of one testbed."""
+    """Markdown cells (technique, claim, testbed, Δ pass@1, Δ pass@kmax, verdict, reason) of one testbed. Runs that
+    started from another warm-start build than the baseline's run of their seed are left out (see report.py)."""
+    from rlvr.report import same_start_rows
+
+    table = same_start_rows(table, base)[0]
     labels = [lab for lab in dict.fromkeys(r["label"] for r in table) if lab != base]
     keys = {"pass@1": "pass@1", "pass@k": f"pass@{kmax}"}
     measured = {name: cells(table, labels, base, key) for name, key in keys.items()}

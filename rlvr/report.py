@@ -109,6 +109,7 @@ def rows(runs: list[dict]) -> list[dict]:
         row.update(steps=s.get("steps"), wall_seconds=s.get("train_seconds"), trained_tokens=s.get("num_tokens"))
         row["sampled_tokens"] = sampled_per_rollout(r)
         row["initial_pass@1"] = initial.get("pass@1")
+        row["start_model"] = s.get("start_model")
         row["pass@1_sampling_sd"] = sampling_sd(final)
         out.append(row)
     return out
@@ -217,10 +218,29 @@ def markdown(runs: list[dict], labels: list[str] | None, out: Path) -> str:
         cells = [fmt(m) + ("" if math.isnan(se) else f" ± {fmt(se, like=m)}") for m, se in stats]
         lines.append(f"| {lab} | {rs[0]['module']} | {len(rs)} | " + " | ".join(cells) + " |")
     base = next((lab for lab, rs in groups.items() if rs[0]["module"] == "none"), next(iter(groups)))
-    lines += diff_markdown(table, list(groups), base, diff_keys(ks_of(runs)))
+    paired_table, mixed = same_start_rows(table, base)
+    if mixed:
+        lines += ["", f"**Left out of the paired differences: {', '.join(mixed)}** started from another build of the "
+                  f"warm start than `{base}` of the same seed (`start_model` in summary.json differs): a pair would "
+                  "mix the two builds. Retrain one side from the same build."]  # fmt: skip
+    lines += diff_markdown(paired_table, list(groups), base, diff_keys(ks_of(runs)))
     lines += noise_markdown(table, list(groups))
     lines += signatures_markdown(groups)
     return "\n".join(lines) + "\n"
+
+
+def same_start_rows(table: list[dict], base: str) -> tuple[list[dict], list[str]]:
+    """The rows whose run started from the same weights as `base`'s run of that seed (or that cannot tell: runs
+    from before rlvr fingerprinted the start), and the `label__s<seed>` names of the others."""
+    ref = {str(r["seed"]): r.get("start_model") for r in table if r["label"] == base}
+    kept, mixed = [], []
+    for r in table:
+        mine, theirs = r.get("start_model"), ref.get(str(r["seed"]))
+        if mine and theirs and mine != theirs:
+            mixed.append(f"{r['label']}__s{r['seed']}")
+        else:
+            kept.append(r)
+    return kept, mixed
 
 
 def write_report(out: str | Path, labels: list[str] | None = None) -> list[Path]:

@@ -161,7 +161,7 @@ def run_train(recipe: TrainRecipe) -> dict:
     threads = apply_thread_policy(recipe.threads)
     out = prepare_output_dir(recipe)  # writes config.yaml
     from rlvr.callbacks import GracefulStop, MetricsWriter, PeriodicEval, Progress
-    from rlvr.models import load_model
+    from rlvr.models import load_model, weights_fingerprint
     from rlvr.models.tokenizer import check_text, is_char_tokenizer
     from rlvr.rewards import build_rewards
     from rlvr.trainer import RLVRTrainer
@@ -174,6 +174,7 @@ def run_train(recipe: TrainRecipe) -> dict:
     args = grpo_args(recipe, explorer, out)
     source = resolve_model_source(recipe)
     model, tokenizer = load_model(source, dtype=recipe.model.dtype, seed=recipe.seed)
+    start_model = weights_fingerprint(model)  # which build of the warm start this run starts from
     if is_char_tokenizer(tokenizer):  # an unknown char would silently become <unk>
         for prompt in train_ds["prompt"][:1000]:
             check_text(prompt, what="task prompt")
@@ -245,6 +246,7 @@ def run_train(recipe: TrainRecipe) -> dict:
         "final_eval": evaluator.last,
         "num_tokens": trainer.state.num_input_tokens_seen,
         "world_size": trainer.accelerator.num_processes,
+        "start_model": start_model,
     }
     if trainer.is_world_process_zero():
         (out / "summary.json").write_text(json.dumps(summary, indent=2))

@@ -372,3 +372,33 @@ def test_only_trains_the_named_labels_and_names_unknown_ones(tmp_path, monkeypat
     assert main(["compare", str(spec), "--only", "a,zz"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["error: --only 'a,zz': unknown labels ['zz']; the comparison has ['a', 'b', 'c']"]
+
+
+def test_pairs_from_different_warm_start_builds_are_left_out(tmp_path):
+    """A rebuilt warm start keeps its cache name but not its weights: such a run must not be paired with the base."""
+    for seed, (p_base, p_mod) in enumerate([(0.5, 0.6), (0.5, 0.7), (0.5, 0.9)]):
+        fake_run(tmp_path / "runs" / f"grpo__s{seed}", "none", seed, p_base)
+        fake_run(tmp_path / "runs" / f"psr__s{seed}", "psr", seed, p_mod)
+    for name, sha in [("grpo__s0", "aaa"), ("grpo__s1", "aaa"), ("grpo__s2", "aaa"), ("psr__s0", "aaa")]:
+        path = tmp_path / "runs" / name / "summary.json"
+        path.write_text(json.dumps({**json.loads(path.read_text()), "start_model": sha}))
+    path = tmp_path / "runs" / "psr__s2" / "summary.json"  # another build on seed 2; seed 1 predates fingerprints
+    path.write_text(json.dumps({**json.loads(path.read_text()), "start_model": "bbb"}))
+    write_report(tmp_path, labels=["grpo", "psr"])
+    md = (tmp_path / "results.md").read_text()
+    assert "**Left out of the paired differences: psr__s2** started from another build" in md
+    row = next(line for line in md.splitlines() if line.startswith("| psr | 2 |"))  # Δ pass@1 over seeds 0 and 1
+    assert row.split(" | ")[2] == "+0.150"
+
+
+def test_weights_fingerprint_tells_builds_apart():
+    import torch
+
+    from rlvr.models import build_model, weights_fingerprint
+
+    a, _ = build_model("char-0.2m", seed=0)
+    b, _ = build_model("char-0.2m", seed=0)
+    assert weights_fingerprint(a) == weights_fingerprint(b) and len(weights_fingerprint(a)) == 12
+    with torch.no_grad():
+        next(b.parameters()).view(-1)[0] += 1e-7  # one parameter's last bits
+    assert weights_fingerprint(a) != weights_fingerprint(b)

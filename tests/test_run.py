@@ -24,7 +24,7 @@ import torch  # noqa: E402
 from rlvr.cli import main  # noqa: E402
 from rlvr.config import dump_yaml  # noqa: E402
 from rlvr.errors import RLVRError  # noqa: E402
-from rlvr.models import load_model  # noqa: E402
+from rlvr.models import load_model, weights_fingerprint  # noqa: E402
 from rlvr.recipe import load_recipe  # noqa: E402
 
 REWARDS_PY = """\
@@ -162,6 +162,7 @@ def test_two_step_run_writes_the_run_directory(run2):
     assert summary["steps"] == 2 and summary["interrupted"] is False
     assert 0.0 <= summary["final_eval"]["pass@1"] <= 1.0
     assert summary["initial_eval"]["step"] == 0
+    assert summary["start_model"] == weights_fingerprint(load_model("char-0.2m", seed=0)[0])  # the start, not final/
     final_row = evals[-1]
     assert summary["final_eval"]["pass@1"] == final_row["eval/pass@1"]
 
@@ -193,6 +194,7 @@ def test_resume_continues_from_the_last_checkpoint(run2, tmp_path, capsys):
     assert summary["steps"] == 4
     before = json.loads((out / "summary.json").read_text())["initial_eval"]
     assert summary["initial_eval"] == before and before["step"] == 0  # the step-0 eval, not the resumed run's first
+    assert summary["start_model"] == json.loads((out / "summary.json").read_text())["start_model"]
     rows = read_metrics(run)
     assert rows[: len(first)] == first  # appended, not rewritten
     new = rows[len(first) :]

@@ -21,7 +21,15 @@ if TYPE_CHECKING:
         encode_checked,
         is_char_tokenizer,
     )
-    from rlvr.models.zoo import MODEL_ZOO, NOMINAL_PARAMS, build_model, count_parameters, load_model, save_model
+    from rlvr.models.zoo import (
+        MODEL_ZOO,
+        NOMINAL_PARAMS,
+        build_model,
+        count_parameters,
+        load_model,
+        save_model,
+        weights_fingerprint,
+    )
 
 # Loaded on first access, so that `rlvr.models.sizes` (used by `rlvr list`) does not import torch.
 _EXPORTS = {
@@ -31,7 +39,9 @@ _EXPORTS = {
         "tokenizer",
     ),
     **dict.fromkeys(
-        ["MODEL_ZOO", "NOMINAL_PARAMS", "build_model", "count_parameters", "load_model", "save_model"], "zoo"
+        ["MODEL_ZOO", "NOMINAL_PARAMS", "build_model", "count_parameters", "load_model", "save_model"]
+        + ["weights_fingerprint"],
+        "zoo",
     ),
 }
 
@@ -58,4 +68,5 @@ __all__ = [
     "is_char_tokenizer",
     "load_model",
     "save_model",
+    "weights_fingerprint",
 ]

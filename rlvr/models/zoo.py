@@ -49,6 +49,22 @@ def count_parameters(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def weights_fingerprint(model: torch.nn.Module) -> str:
+    """The first 12 hex digits of a SHA-256 over every parameter and buffer (name, dtype, shape, bytes), in name order.
+
+    Two runs start from the same model exactly when their fingerprints agree: a warm start rebuilt on another machine
+    or with another thread count has the same cache name but other weights, and runs from different builds must not
+    be paired (`rlvr/report.py` checks)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        t = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:12]
+
+
 def _wire_special_ids(model, tokenizer) -> None:
     # Generation stops on eos and pads with pad; both configs must agree with the tokenizer.
     ids = dict(pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
