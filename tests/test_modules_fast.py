@@ -36,3 +36,32 @@ def test_module_runs_two_steps_and_logs_its_signature(make_trainer, name):
         assert all(h["entropy_coef"] == 0.05 for h in logs) and trainer.ref_model is not None
     if name == "lp_reg":
         assert sum(h["explore/reg_tokens"] for h in logs) > 0
+
+
+STACKS = {
+    # zoo-2 modules stacked with part-1 modules where the math allows: (modules, metrics every logged step carries)
+    "dars+clip_higher": (["dars", "clip_higher"], ["explore/second_rollout", "clip_ratio/high_mean"]),
+    "ead+dars": (["ead", "dars"], ["explore/tau_first", "explore/group_size"]),
+    "rep_exp+entropy_advantage": (["rep_exp", "entropy_advantage"], ["explore/bonus_mean", "diag/effective_rank"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(STACKS))
+def test_zoo_stacks_run_two_steps(make_trainer, name):
+    from rlvr.exploration.stack import ExplorerStack
+
+    names, keys = STACKS[name]
+    stack = ExplorerStack([build_explorer(n) for n in names])
+    trainer, logs = run_and_check_signature(make_trainer, stack, keys)
+    if "clip_higher" in names:
+        assert (trainer.epsilon_low, trainer.epsilon_high) == (0.2, 0.28)
+    if "dars" in names:
+        assert trainer.args.scale_rewards == "none"  # DARS's mean-only advantage survives the stack
+
+
+def test_two_rollout_replacers_do_not_stack():
+    from rlvr.errors import RLVRError
+    from rlvr.exploration.stack import ExplorerStack
+
+    with pytest.raises(RLVRError, match="ettrl_tree and cure both replace the rollout"):
+        ExplorerStack([build_explorer("ettrl_tree"), build_explorer("cure")])

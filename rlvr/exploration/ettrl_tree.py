@@ -64,8 +64,8 @@ class EttrlTree(Explorer):
         if m < 1 or m * per_tree != g:
             raise ConfigError(
                 f"exploration.trees / forks_per_tree / branches_per_fork: trees x (1 + branches_per_fork x "
-                f"forks_per_tree) = {cfg.trees or '(num_generations // (1 + B N))'} x {per_tree} must equal "
-                f"train.num_generations ({g})"
+                f"forks_per_tree) = {m} x {per_tree} = {m * per_tree} leaves must equal train.num_generations ({g}); "
+                "choose B and N so that 1 + B N divides it (recipes/ettrl_tree.yaml: N = 3, B = 1 for 8)"
             )
         return m
 
