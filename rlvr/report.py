@@ -217,7 +217,7 @@ def markdown(runs: list[dict], labels: list[str] | None, out: Path) -> str:
         stats = [mean_se([x[key] for x in table if x["label"] == lab]) for key in metrics]
         cells = [fmt(m) + ("" if math.isnan(se) else f" ± {fmt(se, like=m)}") for m, se in stats]
         lines.append(f"| {lab} | {rs[0]['module']} | {len(rs)} | " + " | ".join(cells) + " |")
-    base = next((lab for lab, rs in groups.items() if rs[0]["module"] == "none"), next(iter(groups)))
+    base = baseline_label(groups)
     paired_table, mixed = same_start_rows(table, base)
     if mixed:
         lines += ["", f"**Left out of the paired differences: {', '.join(mixed)}** started from another build of the "
@@ -227,6 +227,14 @@ def markdown(runs: list[dict], labels: list[str] | None, out: Path) -> str:
     lines += noise_markdown(table, list(groups))
     lines += signatures_markdown(groups)
     return "\n".join(lines) + "\n"
+
+
+def baseline_label(groups: dict) -> str:
+    """The label every other is compared with: `grpo` when the comparison has it, else its first label with module
+    `none`, else its first label. (`dr_grpo` and the sample-count controls also run module `none`.)"""
+    if "grpo" in groups:
+        return "grpo"
+    return next((lab for lab, rs in groups.items() if rs[0]["module"] == "none"), next(iter(groups)))
 
 
 def same_start_rows(table: list[dict], base: str) -> tuple[list[dict], list[str]]:

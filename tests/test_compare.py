@@ -402,3 +402,13 @@ def test_weights_fingerprint_tells_builds_apart():
     with torch.no_grad():
         next(b.parameters()).view(-1)[0] += 1e-7  # one parameter's last bits
     assert weights_fingerprint(a) != weights_fingerprint(b)
+
+
+def test_the_baseline_is_grpo_even_when_another_none_label_sorts_first(tmp_path):
+    for seed in range(2):
+        fake_run(tmp_path / "runs" / f"grpo__s{seed}", "none", seed, 0.5)
+        fake_run(tmp_path / "runs" / f"dr_grpo__s{seed}", "none", seed, 0.6 + 0.1 * seed)  # TRL's loss, module none
+    write_report(tmp_path)  # no comparison order: labels sorted, dr_grpo first
+    md = (tmp_path / "results.md").read_text()
+    assert "## Paired differences to the baseline `grpo`" in md
+    assert next(ln for ln in md.splitlines() if ln.startswith("| dr_grpo | 2 |")).split(" | ")[2] == "+0.150"
