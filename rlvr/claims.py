@@ -76,6 +76,10 @@ def auto_reason(predicted: dict[str, str], measured: dict[str, Cell], result: st
             f"{k} Holm p {measured[k].holm_p:.2g}" for k, d in predicted.items() if d != "none" and k in measured
         )
         return f"no predicted effect survives Holm ({ps})"
+    live = [k for k, d in predicted.items() if d != "none" and k in measured and not measured[k].saturated]
+    if result == "reproduced" and all(predicted[k] == "not_down" for k in live):  # a null read as "matches"
+        lows = ", ".join(f"{k} down to {measured[k].holm.low:+.3f}" for k in live)
+        return f"weak: no drop survives Holm, but the Holm intervals allow one ({lows})"
     return ""
 
 

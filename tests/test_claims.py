@@ -61,6 +61,7 @@ def test_saturated_metrics_are_untestable_and_matching_claims_need_no_drop():
     assert rows[0][5] == "untestable" and "saturated" in rows[0][6]
     same = claims_rows(T, "toy", "grpo", {"noise": {"claim": "matches", "pass@1": "not_down"}}, 64)
     assert same[0][5] == "reproduced"
+    assert same[0][6].startswith("weak: no drop survives Holm, but the Holm intervals allow one (pass@1 down to -")
     worse = claims_rows(T, "toy", "grpo", {"down": {"claim": "matches", "pass@k": "not_down"}}, 64)
     assert worse[0][5] == "contradicted"
 
