@@ -7,10 +7,9 @@ from __future__ import annotations
 import pytest
 
 torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
 
 from _trainers import G, dataset, make_trainer, model_dir, run_and_check_signature  # noqa: E402,F401
-from test_latr import EOS, PAD, SEP, FakeLM, dist  # noqa: E402
+from test_latr import EOS, PAD, SEP, FakeLM, dist, llama  # noqa: E402,F401  (llama: the random-llama fixture)
 
 from rlvr.errors import ConfigError  # noqa: E402
 from rlvr.exploration.context import RunInfo  # noqa: E402
@@ -67,15 +66,6 @@ def test_all_tied_entropies_fork_at_position_zero():
 
 
 # -- the sampler on a random llama ------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def llama():
-    torch.manual_seed(0)
-    cfg = transformers.LlamaConfig(vocab_size=100, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                                   num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
-                                   tie_word_embeddings=True, initializer_range=0.3)  # fmt: skip
-    return transformers.LlamaForCausalLM(cfg).eval()
-
-
 PROMPTS = [[5, 17, 33, 2], [9, 44], [61, 3, 70, 12, 8]]  # unequal lengths: left padding exercised
 LKW = dict(max_new_tokens=14, eos_token_ids=[1], pad_token_id=0, temperature=0.8)
 
