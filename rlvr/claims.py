@@ -10,6 +10,7 @@ records into one row per (label, testbed):
               contradicted  a predicted metric moved against the prediction and survives Holm
               null          no predicted metric survives Holm
               untestable    every predicted metric is saturated (the baseline scores 1.000 on every seed: no room)
+              pending       fewer than 2 seeds paired with the baseline: no interval yet
 
 Holm runs over the comparisons of one testbed and one metric (all labels against the baseline), as in results.md.
 Written by hand: no statistics library decides a verdict from a direction and an adjusted p-value.
@@ -57,6 +58,8 @@ def verdict(predicted: dict[str, str], measured: dict[str, Cell]) -> str:
     live = {k: d for k, d in tested.items() if not measured[k].saturated}
     if not live:
         return "untestable"
+    if all(math.isnan(measured[k].holm_p) for k in live):
+        return "pending"  # fewer than 2 paired seeds: no interval yet
     sign = {"up": 1.0, "down": -1.0, "not_down": 1.0}
     significant = [k for k in live if measured[k].holm_p < ALPHA]
     hits = [k for k in significant if live[k] != "not_down" and sign[live[k]] * measured[k].diff > 0]
@@ -69,6 +72,8 @@ def verdict(predicted: dict[str, str], measured: dict[str, Cell]) -> str:
 
 
 def auto_reason(predicted: dict[str, str], measured: dict[str, Cell], result: str) -> str:
+    if result == "pending":
+        return "fewer than 2 seeds paired with the baseline so far"
     if result == "untestable":
         return "the baseline is saturated on every predicted metric (1.000 on every seed)"
     if result == "null":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -64,6 +65,14 @@ def test_saturated_metrics_are_untestable_and_matching_claims_need_no_drop():
     assert same[0][6].startswith("weak: no drop survives Holm, but the Holm intervals allow one (pass@1 down to -")
     worse = claims_rows(T, "toy", "grpo", {"down": {"claim": "matches", "pass@k": "not_down"}}, 64)
     assert worse[0][5] == "contradicted"
+
+
+def test_a_label_with_one_seed_is_pending_not_null():
+    from rlvr.claims import Cell
+    from rlvr.stats import NONE
+
+    one_seed = {"pass@1": Cell(-0.3, NONE, math.nan, False), "pass@k": Cell(-0.5, NONE, math.nan, False)}
+    assert verdict({"pass@1": "none", "pass@k": "up"}, one_seed) == "pending"
 
 
 def test_verdict_needs_a_significant_hit():
