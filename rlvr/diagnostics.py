@@ -101,6 +101,8 @@ class DiagnosticsMixin:
         chunks = []
 
         def hook(module, args, output):
+            if getattr(self, "_in_prefix_forward", False):  # the shared-prefix forward's prompt pass: no completions
+                return
             hs = output.last_hidden_state if hasattr(output, "last_hidden_state") else output[0]  # (b, P + C, d)
             start = sum(len(c) for c in chunks)
             m = mask[start : start + hs.size(0)].to(hs.dtype)  # (b, C)

@@ -268,6 +268,9 @@ class TrainRecipe:
     """Torch threads: 'auto' (1 when the machine is busy, under CI/pytest or parallel runs) or a number."""
     sampler: str = "fast"
     """Rollout sampler: 'fast' (rlvr's KV-cache loop) or 'trl' (TRL's own backend: generate / vLLM)."""
+    shared_prefix: bool | None = None
+    """Training forward encodes each distinct prompt once, not once per completion (rlvr/shared_prefix.py; equal to
+    TRL's forward up to float rounding). None: on with sampler 'fast', off with 'trl' (TRL's numerics bit for bit)."""
     resume: bool = False
     overwrite: bool = False
 
@@ -320,6 +323,8 @@ class SFTRecipe:
     sft: SFTConfig = field(default_factory=SFTConfig)
     seed: int = 0
     threads: int | str = "auto"
+    """Torch threads: 'auto' builds on 1 thread (the same weights on any machine load); a number > 1 is faster on an
+    idle machine but builds other weights, cached under their own name."""
     output_dir: str | None = None
     """Default: the warm-start cache ($RLVR_CACHE or ~/.cache/rlvr/warm_start/<recipe>-<config hash>)."""
 

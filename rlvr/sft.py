@@ -39,6 +39,26 @@ def checkpoint_dir(recipe: SFTRecipe) -> Path:
     return cache_root() / f"{Path(getattr(recipe, 'source', 'sft')).stem}-{digest}"
 
 
+def sft_threads(recipe: SFTRecipe) -> int:
+    """The warm start's torch threads: the recipe's number, and 1 for `auto`, never the machine's load.
+
+    Matmuls split their sums by thread count, so builds with 1 and 2 threads end in different weights (the two
+    countdown builds of docs/testbeds.md); the shipped SFT recipes therefore name the count they were built with.
+    """
+    return 1 if recipe.threads == "auto" else int(recipe.threads)
+
+
+def check_build_threads(out: Path, recipe: SFTRecipe) -> None:
+    """A cached build made with another thread count has other weights than this recipe builds: refuse it."""
+    built = json.loads((out / "rlvr_sft.json").read_text()).get("threads")
+    if built is not None and built != sft_threads(recipe):
+        raise RLVRError(
+            f"warm start {out} was built with {built} torch threads but its recipe asks for {sft_threads(recipe)} "
+            f"(other thread counts build other weights): set threads: {built} in the SFT recipe to use it, or "
+            "delete that directory to rebuild"
+        )
+
+
 def is_complete(path: Path) -> bool:
     return (path / "rlvr_sft.json").is_file() and (path / "config.json").is_file()
 
@@ -67,9 +87,10 @@ def run_sft(recipe: SFTRecipe, force: bool = False) -> Path:
     """Train the warm start unless a complete checkpoint for this exact recipe exists; return its directory."""
     out = checkpoint_dir(recipe)
     if is_complete(out) and not force:
+        check_build_threads(out, recipe)
         print(f"reusing warm start {out}")
         return out
-    threads = apply_thread_policy(recipe.threads)
+    threads = apply_thread_policy(sft_threads(recipe))
     from trl import SFTConfig, SFTTrainer
 
     from rlvr.models import load_model

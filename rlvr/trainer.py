@@ -23,20 +23,25 @@ from trl.trainer.utils import shuffle_sequence_dict
 from rlvr import loss as L
 from rlvr.diagnostics import DiagnosticsMixin
 from rlvr.errors import RLVRError
+from rlvr.exploration.base import overrides_hook
 from rlvr.exploration.context import LossContext, RunInfo
 from rlvr.exploration.stack import as_stack
 from rlvr.rollout import RolloutMixin
 from rlvr.rollout_log import RolloutLogMixin
+from rlvr.shared_prefix import SharedPrefixMixin
 
 
 class NonFiniteLossError(RLVRError):
     """Raised before the backward pass, so the parameters (and the last checkpoint) are still good."""
 
 
-class RLVRTrainer(RolloutMixin, RolloutLogMixin, DiagnosticsMixin, GRPOTrainer):
-    def __init__(self, *args, explorer=None, sampler: str = "fast", **kwargs):
+class RLVRTrainer(RolloutMixin, RolloutLogMixin, DiagnosticsMixin, SharedPrefixMixin, GRPOTrainer):
+    def __init__(self, *args, explorer=None, sampler: str = "fast", shared_prefix: bool | None = None, **kwargs):
         self.explorer = as_stack(explorer)
         self.rlvr_sampler = sampler
+        # Each distinct prompt once in the training forward (shared_prefix.py); by default with the fast sampler
+        # only, so `sampler="trl"` stays GRPOTrainer bit for bit.
+        self.shared_prefix = sampler == "fast" if shared_prefix is None else shared_prefix
         self._extra_rows = None
         self._sampled_tokens = 0  # sampled on this process since the last rollout batch was logged
         run = self._run_info(kwargs)
@@ -77,6 +82,13 @@ class RLVRTrainer(RolloutMixin, RolloutLogMixin, DiagnosticsMixin, GRPOTrainer):
         L.check_loss_settings(self.args)
         if self.tools or self.environment_factories is not None or self.rollout_func is not None:
             raise RLVRError("tools, environments and rollout_func are not supported by rlvr's rollout step")
+        shaping = [m.name for m in self.explorer.modules if overrides_hook(m, "shape_rewards")]
+        if shaping and self.multi_objective_aggregation == "normalize_then_sum":
+            raise RLVRError(
+                f"module(s) {shaping} shape the reward, but multi_objective_aggregation=normalize_then_sum builds "
+                "advantages from each reward function's own scores and would drop that shaping: use "
+                "sum_then_normalize, or add the bonus as a reward function"
+            )
 
     def _check_whole_groups(self) -> None:
         # Groups are normalised on gathered rewards, but the hooks see only this process's rows: with several

@@ -126,6 +126,27 @@ def test_known_harmless_warnings_are_silenced_and_others_are_not():
     assert all(len(reason) > 20 for _, _, reason in HARMLESS_WARNINGS)  # each silenced warning says why
 
 
+def test_the_tied_lm_head_on_resume_is_silenced_and_other_missing_keys_are_not():
+    import logging
+
+    from rlvr.console import quiet_console
+
+    quiet_console()
+    log = logging.getLogger("transformers.trainer")
+    kept = []
+    handler = logging.Handler()
+    handler.emit = kept.append
+    log.addHandler(handler)
+    try:
+        log.warning("There were missing keys in the checkpoint model loaded: ['lm_head.weight'].")
+        log.warning("There were missing keys in the checkpoint model loaded: ['model.norm.weight'].")
+    finally:
+        log.removeHandler(handler)
+    assert [r.getMessage() for r in kept] == [
+        "There were missing keys in the checkpoint model loaded: ['model.norm.weight']."
+    ]
+
+
 def test_warm_start_console_is_one_bar_after_a_notice(tmp_path, tmp_cache, capsys):
     sft = tmp_path / "sft.yaml"
     sft.write_text(

@@ -8,7 +8,7 @@ import pytest
 from rlvr.errors import RLVRError
 from rlvr.models import build_char_tokenizer
 from rlvr.recipe import load_recipe
-from rlvr.sft import build_sft_dataset, checkpoint_dir, ensure_warm_start, is_complete, run_sft
+from rlvr.sft import build_sft_dataset, checkpoint_dir, ensure_warm_start, is_complete, run_sft, sft_threads
 from rlvr.tasks import TASKS
 
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
@@ -66,6 +66,18 @@ def test_ensure_warm_start_errors_on_a_missing_recipe():
         ensure_warm_start("recipes/does_not_exist.yaml")
 
 
-def test_cache_key_ignores_threads():
-    base = checkpoint_dir(load_recipe(RECIPES / "sft_addition.yaml", []))
-    assert checkpoint_dir(load_recipe(RECIPES / "sft_addition.yaml", ["threads=2"])) == base
+def test_warm_starts_build_on_a_fixed_thread_count_and_refuse_a_build_of_another(tmp_path):
+    auto = load_recipe(RECIPES / "sft_addition.yaml", ["threads=auto"])
+    assert sft_threads(auto) == 1  # whatever the machine's load: a build's weights depend on its thread count
+    assert sft_threads(load_recipe(RECIPES / "sft_countdown.yaml", [])) == 2  # the count the committed runs used
+    base = checkpoint_dir(auto)
+    assert checkpoint_dir(load_recipe(RECIPES / "sft_addition.yaml", ["threads=2"])) == base  # same cache name
+    out = tmp_path / "ws"
+    out.mkdir()
+    (out / "config.json").write_text("{}")
+    (out / "rlvr_sft.json").write_text(json.dumps({"threads": 2}))
+    one = load_recipe(RECIPES / "sft_addition.yaml", ["threads=1", f"output_dir={out}"])
+    with pytest.raises(RLVRError, match=r"built with 2 torch threads but its recipe asks for 1 .* set threads: 2"):
+        run_sft(one)
+    two = load_recipe(RECIPES / "sft_addition.yaml", ["threads=2", f"output_dir={out}"])
+    assert run_sft(two) == out  # the same count: reused, not rebuilt

@@ -43,6 +43,7 @@ SIGNATURES = {
         "logits_to_keep",
         "batch_size",
         "compute_entropy",
+        "compute_aux_loss",  # then multimodal inputs, which rlvr/shared_prefix.py passes on to TRL's forward
     ],
     "_compute_loss": ["self", "model", "inputs"],
     "_prepare_inputs": ["self", "generation_batch"],
@@ -81,7 +82,12 @@ def _rlvr_defined(method: str):
 
 def test_rlvr_overrides_are_the_pinned_methods():
     overridden = [m for m in SIGNATURES if _rlvr_defined(m)]
-    assert set(overridden) == {"_generate_and_score_completions", "_prepare_inputs", "_compute_loss"}
+    assert set(overridden) == {
+        "_generate_and_score_completions",
+        "_prepare_inputs",
+        "_compute_loss",
+        "_get_per_token_logps_and_entropies",  # the shared-prefix forward; TRL's own for everything it does not cover
+    }
     for method in overridden:
         params = inspect.signature(_rlvr_defined(method).__dict__[method]).parameters.values()
         named = [p.name for p in params if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD]

@@ -221,3 +221,13 @@ def test_rep_exp_trains_two_steps_and_the_frozen_model_stays(make_trainer, model
     for h in logs:  # the digits reward is > 0 in most groups: the bonus is on, and `reward` carries it
         assert 0 < h["explore/bonus_mean"] < 1 and 0 <= h["explore/gated_frac"] < 1
         assert h["reward"] - h["rewards/digits/mean"] == pytest.approx(0.5 * h["explore/bonus_applied_mean"], abs=1e-5)
+
+
+def test_reward_shaping_under_normalize_then_sum_is_refused(make_trainer):  # noqa: F811
+    from rlvr.errors import RLVRError
+
+    module = RepExp(RepExpConfig(proj_dim=8, beta=0.5))
+    module.registry_name = "rep_exp"
+    msg = r"\['rep_exp'\] shape the reward, but multi_objective_aggregation=normalize_then_sum .* would drop"
+    with pytest.raises(RLVRError, match=msg):
+        make_trainer(explorer=module, multi_objective_aggregation="normalize_then_sum")

@@ -1,0 +1,75 @@
+"""docs/scripts/grand_table.py on hand-made committed records: cells, costs, missing labels, builds, the heat map."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("grand_table", REPO / "docs/scripts/grand_table.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _record(out: Path, label: str, seed: int, p1: float, p64: float, tokens: float, wall: float, start="aaa"):
+    d = out / "records" / f"{label}__s{seed}"
+    d.mkdir(parents=True)
+    final = {"pass@1": p1, "pass@2": p1, "pass@64": p64, "num_problems": 4, "num_samples": 64}
+    summary = {"recipe": f"recipes/{label}.yaml", "seed": seed, "train_seconds": wall, "final_eval": final}
+    summary["start_model"] = start
+    (d / "summary.json").write_text(json.dumps(summary))
+    (d / "metrics.jsonl").write_text(json.dumps({"step": 1, "sampled_tokens": tokens}) + "\n")
+    module = "none" if label == "grpo" else label
+    (d / "config.yaml").write_text(yaml.safe_dump({"exploration": {"name": module}}))
+
+
+def _testbed(tmp_path: Path) -> Path:
+    out = tmp_path / "tb"
+    # grpo pass@1 0.30/0.32/0.31; `up` +0.10, +0.11, +0.09 (mean +0.100) and pass@64 0, -0.01, -0.02; `one` ran
+    # seed 0 only (+0.05); `other_build` started from another warm-start build.
+    for s, (p1, p64) in enumerate([(0.30, 0.80), (0.32, 0.78), (0.31, 0.79)]):
+        _record(out, "grpo", s, p1, p64, tokens=100.0, wall=10.0 + s)  # mean wall 11 s
+        _record(out, "up", s, p1 + (0.10, 0.11, 0.09)[s], p64 - 0.01 * s, tokens=250.0, wall=20.0)
+    _record(out, "one", 0, 0.35, 0.80, tokens=100.0, wall=12.0)
+    _record(out, "other_build", 0, 0.9, 0.9, tokens=100.0, wall=12.0, start="bbb")
+    _record(out, "other_build", 1, 0.9, 0.9, tokens=100.0, wall=12.0, start="bbb")
+    recipe = {"recipes": [f"recipes/{lab}.yaml" for lab in ("grpo", "up", "one", "other_build")]}
+    recipe.update(seeds=[0, 1, 2], overrides=["eval.final.n_samples=64"], out=str(out))
+    path = tmp_path / "compare_tb.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    return path
+
+
+def test_cells_costs_and_left_out_pairs(tmp_path):
+    g = _script()
+    tb = g.testbed(f"toy={_testbed(tmp_path)}", "grpo")
+    assert tb["labels"] == ["grpo", "up", "one"]  # other_build's pairs started elsewhere: left out
+    assert tb["mixed"] == ["other_build__s0", "other_build__s1"]
+    assert g.cell_text(tb, "up", "pass@1", "grpo").startswith("**+0.100** [")  # (0.10 + 0.11 + 0.09) / 3
+    assert g.cell_text(tb, "up", "pass@k", "grpo").startswith("-0.010 [")  # (0 - 0.01 - 0.02) / 3, not bold
+    assert g.cell_text(tb, "one", "pass@1", "grpo") == "+0.050 (1 seed)"  # 0.35 - 0.30, no interval
+    assert g.cell_text(tb, "grpo", "pass@1", "grpo") == "0.310 (abs.)"  # (0.30 + 0.32 + 0.31) / 3
+    assert g.cost_text(tb, "up", "grpo") == "2.50x, 20 s"  # 250 / 100 tokens per rollout
+    assert g.cost_text(tb, "grpo", "grpo") == "1.00x, 11 s"
+    lines = g.markdown([tb], "grpo")
+    assert lines[0].startswith("| module | toy Δ pass@1 | toy Δ pass@64 | toy seeds | cost |")
+    assert "other_build__s0, other_build__s1" in lines[-1]
+    assert g.heatmap([tb], "grpo", tmp_path / "heat.png").stat().st_size > 1000
+
+
+def test_a_testbed_with_no_runs_keeps_its_columns(tmp_path):
+    g = _script()
+    path = tmp_path / "empty.yaml"
+    spec = {"recipes": ["recipes/grpo.yaml"], "overrides": ["eval.final.n_samples=64"]}
+    path.write_text(yaml.safe_dump({**spec, "out": str(tmp_path / "none")}))
+    tb = g.testbed(f"empty={path}", "grpo")
+    assert tb["kmax"] == 64 and tb["labels"] == []
+    assert g.cell_text(tb, "grpo", "pass@1", "grpo") == "–"
+    assert "empty: no finished runs yet." in g.markdown([tb], "grpo")[-1]
