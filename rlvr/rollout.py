@@ -79,10 +79,8 @@ class RolloutMixin:
             raise RLVRError(
                 f"sampler overrides {sorted(overrides)} need sampler: fast (TRL's backends take one config)"
             )
-        else:
-            from trl import GRPOTrainer
-
-            ids, lps = GRPOTrainer._generate_single_turn(self, prompt_ids, None, {}, self.num_generations)
+        else:  # TRL's backend (generate / vLLM), through self so subclasses and profilers see the call
+            ids, lps = self._generate_single_turn(prompt_ids, None, {}, self.num_generations)
             self.add_sampled_tokens(sum(len(x) for x in ids))
         g = self.num_generations
         group_ids = group_ids if group_ids is not None else [i // g for i in range(len(rows))]
