@@ -1,7 +1,7 @@
 """Where a GRPO step's milliseconds go: sampling, scoring, log-prob forwards, loss, backward, optimizer, logging, rest.
 
     OMP_NUM_THREADS=1 python benchmarks/profile_step.py [--kinds vanilla ours_fast_full ours_fast] [--steps 12]
-        [--model DIR] [--task addition|countdown] [--rounds 2] [--ops]
+        [--model DIR] [--task addition|countdown] [--task-kwargs YAML] [--config KEY=VALUE ...] [--rounds 2] [--ops]
 
 The trainers and GRPOConfig of `step_time.py` (4 prompts x 8 completions, 48 new tokens, char-1m), each method
 timed exclusively (a phase's time excludes the phases nested in it):
@@ -37,6 +37,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import torch  # noqa: E402
+import yaml  # noqa: E402
 from common import char_model_dir, machine_info, write_results  # noqa: E402
 from step_time import grpo_config, make_trainer  # noqa: E402
 from transformers import TrainerCallback  # noqa: E402
@@ -160,7 +161,8 @@ class OpShare(TrainerCallback):
 
 def profile(kind: str, model_dir: str, dataset, args, out_dir: str) -> dict[str, float]:
     """Mean ms per phase over the steps after the warm-up (with --ops: the matmul share of CPU time instead)."""
-    trainer = make_trainer(kind, model_dir, dataset, grpo_config(out_dir, args.warmup + args.steps), wrap=timed_phases)
+    grpo = grpo_config(out_dir, args.warmup + args.steps, **dict(args.config))
+    trainer = make_trainer(kind, model_dir, dataset, grpo, wrap=timed_phases)
     trainer.clock = Clock()
     clock = StepClock(trainer)
     trainer.add_callback(clock)
@@ -174,6 +176,17 @@ def profile(kind: str, model_dir: str, dataset, args, out_dir: str) -> dict[str,
     if ops:
         out["matmul_share"] = ops.share
     return out
+
+
+def _key_value(text: str) -> tuple[str, object]:
+    key, sep, value = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"--config takes KEY=VALUE, got {text!r}")
+    parsed = yaml.safe_load(value)
+    try:  # YAML 1.1 reads 1e-4 as a string
+        return key, float(parsed) if isinstance(parsed, str) else parsed
+    except ValueError:
+        return key, parsed
 
 
 def table(results: dict[str, dict[str, float]]) -> list[str]:
@@ -193,13 +206,17 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=12)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--task-kwargs", type=yaml.safe_load, default=None, help="task settings, e.g. '{num_numbers: 4}'")
+    ap.add_argument("--config", nargs="*", type=_key_value, default=[], help="GRPOConfig overrides, KEY=VALUE")
     ap.add_argument("--ops", action="store_true", help="profile kernels: the share of matmul/attention CPU time")
     ap.add_argument("--out")
     args = ap.parse_args()
     torch.set_num_threads(1)
     info = machine_info(1)
     per_round = defaultdict(list)
-    task = {"addition": dict(min_digits=3, max_digits=3), "countdown": dict(num_numbers=4)}[args.task]
+    task = (
+        args.task_kwargs or {"addition": dict(min_digits=3, max_digits=3), "countdown": dict(num_numbers=4)}[args.task]
+    )
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = args.model or char_model_dir("char-1m", f"{tmp}/model")
         dataset = build_task(args.task, **task).dataset("train", 2000)

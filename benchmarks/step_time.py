@@ -4,7 +4,7 @@
 
 Four trainers on the same model, GRPOConfig and seed: `vanilla` (trl.GRPOTrainer), `ours_trl` (RLVRTrainer with
 TRL's generation and forward: the seam alone, target <= 1.05x vanilla), `ours_fast` (rlvr's defaults: the KV-cache
-sampler and the shared-prefix training forward; target <= 0.5x vanilla) and `ours_fast_full` (the fast sampler with
+sampler and the compact training forward; target <= 0.5x vanilla) and `ours_fast_full` (the fast sampler with
 TRL's full training forward). They run interleaved, in alternating order (A B C D, D C B A, ...), so load from
 other processes on a shared machine hits all of them; each run's first `--warmup` steps are dropped and the median
 of TRL's logged `step_time` is kept, plus the share of the step spent sampling (timed around `sample` or
@@ -58,8 +58,8 @@ def timed(cls):
 
 
 KINDS = ("vanilla", "ours_trl", "ours_fast", "ours_fast_full")
-"""ours_fast: rlvr's sampler and the shared-prefix training forward (the defaults); ours_fast_full: the same with
-TRL's full training forward (shared_prefix=False), to show what each part saves."""
+"""ours_fast: rlvr's sampler and the compact training forward (the defaults); ours_fast_full: the same with
+TRL's full training forward (compact_forward=False), to show what each part saves."""
 
 
 def grpo_config(out_dir: str, max_steps: int, **overrides) -> GRPOConfig:
@@ -78,7 +78,7 @@ def make_trainer(kind: str, model_dir: str, dataset, cfg: GRPOConfig, wrap=timed
     """A trainer of `kind` (see KINDS) on `model_dir`, its class passed through `wrap` (timers)."""
     extra = {}
     if kind != "vanilla":
-        extra = {"sampler": "trl" if kind == "ours_trl" else "fast", "shared_prefix": kind == "ours_fast"}
+        extra = {"sampler": "trl" if kind == "ours_trl" else "fast", "compact_forward": kind == "ours_fast"}
     cls = wrap(GRPOTrainer if kind == "vanilla" else RLVRTrainer)
     trainer = cls(
         model=AutoModelForCausalLM.from_pretrained(model_dir), reward_funcs=[digits], args=cfg,

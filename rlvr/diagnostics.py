@@ -98,17 +98,23 @@ class DiagnosticsMixin:
             yield
             return
         mask = inputs["completion_mask"]  # (B, C)
-        chunks = []
+        chunks = []  # (rows (b,), mean completion hidden state (b, d)) per forward call
 
         def hook(module, args, output):
-            if getattr(self, "_in_prefix_forward", False):  # the shared-prefix forward's prompt pass: no completions
+            part = getattr(self, "_forward_rows", None)  # set by the compact forward (compact_forward.py)
+            if isinstance(part, str):  # its prompt pass: no completion positions
                 return
-            hs = output.last_hidden_state if hasattr(output, "last_hidden_state") else output[0]  # (b, P + C, d)
-            start = sum(len(c) for c in chunks)
-            m = mask[start : start + hs.size(0)].to(hs.dtype)  # (b, C)
+            hs = output.last_hidden_state if hasattr(output, "last_hidden_state") else output[0]  # (b, S, d)
+            if part is None:  # a forward over prompt + completion of consecutive rows
+                start = sum(len(r) for r, _ in chunks)
+                rows = torch.arange(start, start + hs.size(0), device=hs.device)  # (b,)
+                hs = hs[:, -mask.size(1) :]  # (b, C, d)
+            else:  # a bucket of rows `part`, completions only, cut to the bucket's length
+                rows = part
+            m = mask[rows, : hs.size(1)].to(hs.dtype)  # (b, C')
             with torch.no_grad():
-                total = torch.bmm(m.unsqueeze(1), hs[:, -m.size(1) :].detach()).squeeze(1).float()  # (b, d)
-                chunks.append(total / m.sum(-1, keepdim=True).clamp(min=1).float())  # (b, d)
+                total = torch.bmm(m.unsqueeze(1), hs.detach()).squeeze(1).float()  # (b, d)
+                chunks.append((rows, total / m.sum(-1, keepdim=True).clamp(min=1).float()))  # (b, d)
 
         handle = _backbone(self.accelerator.unwrap_model(model)).register_forward_hook(hook)
         try:
@@ -116,7 +122,11 @@ class DiagnosticsMixin:
         finally:
             handle.remove()
         if chunks:
-            self._diag_collect(state, inputs["diag_row"], torch.cat(chunks))
+            rows = torch.cat([r for r, _ in chunks])  # (B,) a permutation of the micro-batch's rows
+            feats = torch.cat([f for _, f in chunks])  # (B, d)
+            ordered = feats.new_empty(feats.shape)
+            ordered[rows] = feats
+            self._diag_collect(state, inputs["diag_row"], ordered)
 
     def _diag_collect(self, state: dict, rows: torch.Tensor, feats: torch.Tensor) -> None:
         """Store this micro-batch's rows; after the first pass over the rollout, log the mean group rank."""

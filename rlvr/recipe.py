@@ -268,9 +268,10 @@ class TrainRecipe:
     """Torch threads: 'auto' (1 when the machine is busy, under CI/pytest or parallel runs) or a number."""
     sampler: str = "fast"
     """Rollout sampler: 'fast' (rlvr's KV-cache loop) or 'trl' (TRL's own backend: generate / vLLM)."""
-    shared_prefix: bool | None = None
-    """Training forward encodes each distinct prompt once, not once per completion (rlvr/shared_prefix.py; equal to
-    TRL's forward up to float rounding). None: on with sampler 'fast', off with 'trl' (TRL's numerics bit for bit)."""
+    compact_forward: bool | None = None
+    """Training forward encodes each distinct prompt once and each completion only to its own length
+    (rlvr/compact_forward.py; TRL's forward up to float rounding). None: on with sampler 'fast', off with 'trl'
+    (TRL's numerics bit for bit)."""
     resume: bool = False
     overwrite: bool = False
 

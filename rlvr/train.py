@@ -210,7 +210,7 @@ def run_train(recipe: TrainRecipe) -> dict:
         callbacks=[writer, evaluator, progress, stop],
         explorer=explorer,
         sampler=recipe.sampler,
-        shared_prefix=recipe.shared_prefix,
+        compact_forward=recipe.compact_forward,
     )
     if trainer.is_world_process_zero():  # after the trainer: module reward weights are in args by now
         (out / "grpo_config.yaml").write_text(effective_config_yaml(recipe, trainer.explorer, trainer.args))

@@ -21,6 +21,7 @@ from trl import GRPOTrainer
 from trl.trainer.utils import shuffle_sequence_dict
 
 from rlvr import loss as L
+from rlvr.compact_forward import CompactForwardMixin
 from rlvr.diagnostics import DiagnosticsMixin
 from rlvr.errors import RLVRError
 from rlvr.exploration.base import overrides_hook
@@ -28,20 +29,19 @@ from rlvr.exploration.context import LossContext, RunInfo
 from rlvr.exploration.stack import as_stack
 from rlvr.rollout import RolloutMixin
 from rlvr.rollout_log import RolloutLogMixin
-from rlvr.shared_prefix import SharedPrefixMixin
 
 
 class NonFiniteLossError(RLVRError):
     """Raised before the backward pass, so the parameters (and the last checkpoint) are still good."""
 
 
-class RLVRTrainer(RolloutMixin, RolloutLogMixin, DiagnosticsMixin, SharedPrefixMixin, GRPOTrainer):
-    def __init__(self, *args, explorer=None, sampler: str = "fast", shared_prefix: bool | None = None, **kwargs):
+class RLVRTrainer(RolloutMixin, RolloutLogMixin, DiagnosticsMixin, CompactForwardMixin, GRPOTrainer):
+    def __init__(self, *args, explorer=None, sampler: str = "fast", compact_forward: bool | None = None, **kwargs):
         self.explorer = as_stack(explorer)
         self.rlvr_sampler = sampler
-        # Each distinct prompt once in the training forward (shared_prefix.py); by default with the fast sampler
-        # only, so `sampler="trl"` stays GRPOTrainer bit for bit.
-        self.shared_prefix = sampler == "fast" if shared_prefix is None else shared_prefix
+        # Each distinct prompt once and each completion to its own length in the training forward
+        # (compact_forward.py); by default with the fast sampler only, so `sampler="trl"` stays GRPOTrainer bit for bit.
+        self.compact_forward = sampler == "fast" if compact_forward is None else compact_forward
         self._extra_rows = None
         self._sampled_tokens = 0  # sampled on this process since the last rollout batch was logged
         run = self._run_info(kwargs)

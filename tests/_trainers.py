@@ -41,10 +41,10 @@ def dataset():
 
 @pytest.fixture
 def make_trainer(model_dir, dataset, tmp_path):
-    """make_trainer(cls=RLVRTrainer, explorer=None, sampler=None, shared_prefix=None, **GRPOConfig overrides)."""
+    """make_trainer(cls=RLVRTrainer, explorer=None, sampler=None, compact_forward=None, **GRPOConfig overrides)."""
     torch.set_num_threads(1)
 
-    def make(cls=RLVRTrainer, explorer=None, sampler=None, reward_funcs=None, shared_prefix=None, **overrides):
+    def make(cls=RLVRTrainer, explorer=None, sampler=None, reward_funcs=None, compact_forward=None, **overrides):
         kwargs = dict(
             output_dir=str(tmp_path / "out"),
             use_cpu=True,
@@ -71,7 +71,7 @@ def make_trainer(model_dir, dataset, tmp_path):
             extra["explorer"] = explorer
             if sampler is not None:
                 extra["sampler"] = sampler
-            extra["shared_prefix"] = shared_prefix
+            extra["compact_forward"] = compact_forward
         return cls(
             model=model,
             reward_funcs=reward_funcs or [digits],

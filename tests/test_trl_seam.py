@@ -43,7 +43,7 @@ SIGNATURES = {
         "logits_to_keep",
         "batch_size",
         "compute_entropy",
-        "compute_aux_loss",  # then multimodal inputs, which rlvr/shared_prefix.py passes on to TRL's forward
+        "compute_aux_loss",  # then multimodal inputs, which rlvr/compact_forward.py passes on to TRL's forward
     ],
     "_compute_loss": ["self", "model", "inputs"],
     "_prepare_inputs": ["self", "generation_batch"],
@@ -86,7 +86,7 @@ def test_rlvr_overrides_are_the_pinned_methods():
         "_generate_and_score_completions",
         "_prepare_inputs",
         "_compute_loss",
-        "_get_per_token_logps_and_entropies",  # the shared-prefix forward; TRL's own for everything it does not cover
+        "_get_per_token_logps_and_entropies",  # the compact forward; TRL's own for everything it does not cover
     }
     for method in overridden:
         params = inspect.signature(_rlvr_defined(method).__dict__[method]).parameters.values()

@@ -1,5 +1,6 @@
-"""The shared-prefix training forward (rlvr/shared_prefix.py): TRL's log-probs, entropies and gradients up to float
-rounding, each distinct prompt encoded once, and a trainer whose run matches the full forward's."""
+"""The compact training forward (rlvr/compact_forward.py): TRL's log-probs, entropies and gradients up to float
+rounding, each distinct prompt encoded once, each completion only to its length, and a trainer whose run matches
+the full forward's."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ torch = pytest.importorskip("torch")
 from _trainers import dataset, make_trainer, model_dir, params, train_logs  # noqa: E402,F401
 from trl.trainer.utils import selective_log_softmax_and_entropy  # noqa: E402
 
+from rlvr.compact_forward import buckets, compact_logps, completion_lengths, prompt_groups  # noqa: E402
 from rlvr.models import build_model  # noqa: E402
-from rlvr.shared_prefix import prompt_groups, shared_prefix_logps  # noqa: E402
 
 P, T, PAD = 5, 4, 0
 
@@ -48,38 +49,51 @@ def test_prompt_groups_find_the_two_distinct_prompts():
     assert inverse.tolist() in ([0, 0, 0, 1, 1, 1], [1, 1, 1, 0, 0, 0])
 
 
-def test_logps_entropies_and_gradients_equal_the_full_forward():
+def test_lengths_and_buckets_by_hand():
+    _, attn = _batch()
+    lengths = completion_lengths(attn[:, P:])
+    assert lengths.tolist() == [4, 2, 3, 4, 1, 4]
+    # longest first, ties in row order: 0, 3, 5 (4 tokens), 2 (3), 1 (2), 4 (1); chunks of 2 rows
+    assert [b.tolist() for b in buckets(lengths, 2)] == [[0, 3], [5, 2], [1, 4]]
+    assert completion_lengths(torch.tensor([[0, 0, 0]])).tolist() == [0]
+
+
+@pytest.mark.parametrize("rows", [8, 2])
+def test_logps_entropies_and_gradients_equal_the_full_forward(rows):
     model, _ = build_model("char-0.2m", seed=0)
     model.train()
     ids, attn = _batch()
     w = torch.randn(6, T, generator=torch.Generator().manual_seed(0))  # (B, T) arbitrary per-token weights
     calls = []
-    model.register_forward_pre_hook(lambda m, args, kw: calls.append(kw["input_ids"].shape), with_kwargs=True)
-    lp, ent = shared_prefix_logps(model, ids, attn, T, temperature=0.7)
-    assert calls == [(2, P), (6, T)]  # the prompts once each, then the completions against their cache
-    g_shared = _grads(model, (lp * w).sum() + ent.sum())
+    model.register_forward_pre_hook(lambda m, args, kw: calls.append(tuple(kw["input_ids"].shape)), with_kwargs=True)
+    lp, ent = compact_logps(model, ids, attn, T, temperature=0.7, rows=rows)
+    # the 2 distinct prompts once each, then each bucket's completions cut to its longest: one bucket of 6 rows
+    # (4 tokens), or buckets [0, 3] (4), [5, 2] (4), [1, 4] (2)
+    assert calls == ([(2, P), (6, 4)] if rows == 8 else [(2, P), (2, 4), (2, 4), (2, 2)])
+    g_compact = _grads(model, (lp * w).sum() + ent.sum())
     ref_lp, ref_ent = _full_forward(model, ids, attn, 0.7)
     g_full = _grads(model, (ref_lp * w).sum() + ref_ent.sum())
     torch.testing.assert_close(lp, ref_lp, rtol=0, atol=1e-5)
     torch.testing.assert_close(ent, ref_ent, rtol=0, atol=1e-5)
     assert (lp[1, 2:] == 0).all() and (ent[4, 1:] == 0).all()  # padding scores 0, as in TRL
     for n in g_full:
-        torch.testing.assert_close(g_shared[n], g_full[n], rtol=1e-4, atol=1e-5, msg=n)
-    assert any(g.abs().sum() > 0 for g in g_shared.values())
+        torch.testing.assert_close(g_compact[n], g_full[n], rtol=1e-4, atol=1e-5, msg=n)
+    assert any(g.abs().sum() > 0 for g in g_compact.values())
 
 
-def test_a_run_with_the_shared_prefix_matches_the_full_forward(make_trainer):  # noqa: F811
+def test_a_run_with_the_compact_forward_matches_the_full_forward(make_trainer):  # noqa: F811
     runs = {}
     for share in (True, False):
-        trainer = make_trainer(shared_prefix=share, max_steps=3, loss_type="grpo")
+        # 16 rows: 4 prompts x G = 4 in two buckets of 8 rows, so the diagnostics see rows out of order too
+        trainer = make_trainer(compact_forward=share, max_steps=3, loss_type="grpo", per_device_train_batch_size=16)
         calls = []
-        trainer._shared_prefix_applies_orig = trainer._shared_prefix_applies
-        trainer._shared_prefix_applies = lambda *a, _t=trainer, _c=calls: (
-            _c.append(1) or _t._shared_prefix_applies_orig(*a)
+        trainer._compact_forward_applies_orig = trainer._compact_forward_applies
+        trainer._compact_forward_applies = lambda *a, _t=trainer, _c=calls: (
+            _c.append(1) or _t._compact_forward_applies_orig(*a)
         )
         trainer.train()
         runs[share] = (train_logs(trainer), params(trainer))
-        assert trainer.shared_prefix is share and len(calls) == 3
+        assert trainer.compact_forward is share and len(calls) == 3
     (a, pa), (b, pb) = runs[True], runs[False]
     for x, y in zip(a, b):  # the same rollouts (same seed, same sampler), losses within float rounding
         assert x["reward"] == y["reward"]
@@ -91,13 +105,13 @@ def test_a_run_with_the_shared_prefix_matches_the_full_forward(make_trainer):  #
 
 
 def test_the_trl_sampler_keeps_the_full_forward_and_settings_can_turn_it_off(make_trainer):  # noqa: F811
-    assert make_trainer(sampler="trl").shared_prefix is False  # sampler trl: GRPOTrainer bit for bit
-    assert make_trainer().shared_prefix is True
+    assert make_trainer(sampler="trl").compact_forward is False  # sampler trl: GRPOTrainer bit for bit
+    assert make_trainer().compact_forward is True
     trainer = make_trainer(gradient_checkpointing=False)
     ids, attn = _batch()
-    assert trainer._shared_prefix_applies(ids, T, False, {}) is True
-    assert trainer._shared_prefix_applies(ids, T, True, {}) is False  # MoE aux loss: TRL's forward
-    assert trainer._shared_prefix_applies(ids, T, False, {"pixel_values": torch.zeros(1)}) is False
+    assert trainer._compact_forward_applies(ids, T, False, {}) is True
+    assert trainer._compact_forward_applies(ids, T, True, {}) is False  # MoE aux loss: TRL's forward
+    assert trainer._compact_forward_applies(ids, T, False, {"pixel_values": torch.zeros(1)}) is False
     distinct = ids.clone()
     distinct[:, 0] = torch.arange(6) + 40
-    assert trainer._shared_prefix_applies(distinct, T, False, {}) is False  # nothing shared
+    assert trainer._compact_forward_applies(distinct, T, False, {}) is False  # nothing shared
