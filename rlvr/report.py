@@ -70,13 +70,21 @@ def load_run(d: Path) -> dict:
     config = yaml.safe_load((d / "config.yaml").read_text()) if (d / "config.yaml").is_file() else {}
     label, _, seed = d.name.rpartition("__s")
     metrics = (d / "metrics.jsonl").read_text().splitlines() if (d / "metrics.jsonl").is_file() else []
-    module = ((config or {}).get("exploration") or {}).get("name") or summary.get("exploration") or "?"
+    module = module_name((config or {}).get("exploration")) or summary.get("exploration") or "?"
     seed = summary.get("seed", int(seed) if seed.isdigit() else seed)
     try:
         records = [json.loads(line) for line in metrics if line.strip()]
     except json.JSONDecodeError as exc:
         raise RLVRError(f"{d / 'metrics.jsonl'} has a corrupt line ({exc.msg}); delete the run and re-run it") from exc
     return dict(label=label, seed=seed, module=module, recipe=summary.get("recipe"), summary=summary, metrics=records)
+
+
+def module_name(block) -> str | None:
+    """The exploration block's module name; a stack (a list of blocks) joins its names with '+'."""
+    if isinstance(block, list):
+        names = [module_name(b) for b in block]
+        return "+".join(n for n in names if n) or None
+    return block.get("name") if isinstance(block, dict) else None
 
 
 def load_runs(out: Path) -> list[dict]:

@@ -412,3 +412,16 @@ def test_the_baseline_is_grpo_even_when_another_none_label_sorts_first(tmp_path)
     md = (tmp_path / "results.md").read_text()
     assert "## Paired differences to the baseline `grpo`" in md
     assert next(ln for ln in md.splitlines() if ln.startswith("| dr_grpo | 2 |")).split(" | ")[2] == "+0.150"
+
+
+def test_a_stacked_run_reports_its_modules_joined(tmp_path):
+    """A run whose exploration is a stack (a YAML list, e.g. dapo) loads with module 'clip_higher+oversampling'."""
+    from rlvr.report import load_run
+
+    run = tmp_path / "dapo__s1"
+    run.mkdir()
+    (run / "summary.json").write_text(json.dumps({"seed": 1, "final_eval": {"pass@1": 0.5}}))
+    stack = [{"name": "clip_higher", "eps_high": 0.28}, {"name": "oversampling", "candidates_per_prompt": 8}]
+    (run / "config.yaml").write_text(yaml.safe_dump({"exploration": stack}))
+    loaded = load_run(run)
+    assert (loaded["label"], loaded["seed"], loaded["module"]) == ("dapo", 1, "clip_higher+oversampling")
