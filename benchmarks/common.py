@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
 import statistics
 from pathlib import Path
+
+import yaml
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -49,3 +52,18 @@ def char_model_dir(name: str, directory: str | Path, seed: int = 0) -> str:
     model, tok = build_model(name, seed=seed)
     save_model(model, tok, directory)
     return str(directory)
+
+
+TASKS = {"addition": dict(min_digits=3, max_digits=3), "countdown": dict(num_numbers=4)}
+"""The benchmark tasks' settings: 3-digit addition (9-token prompts), 4-number countdown (13-token prompts)."""
+
+
+def key_value(text: str) -> tuple[str, object]:
+    key, sep, value = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"--config takes KEY=VALUE, got {text!r}")
+    parsed = yaml.safe_load(value)
+    try:  # YAML 1.1 reads 1e-4 as a string
+        return key, float(parsed) if isinstance(parsed, str) else parsed
+    except ValueError:
+        return key, parsed

@@ -38,7 +38,7 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import torch  # noqa: E402
 import yaml  # noqa: E402
-from common import char_model_dir, machine_info, write_results  # noqa: E402
+from common import char_model_dir, key_value, machine_info, write_results  # noqa: E402
 from step_time import grpo_config, make_trainer  # noqa: E402
 from transformers import TrainerCallback  # noqa: E402
 
@@ -178,17 +178,6 @@ def profile(kind: str, model_dir: str, dataset, args, out_dir: str) -> dict[str,
     return out
 
 
-def _key_value(text: str) -> tuple[str, object]:
-    key, sep, value = text.partition("=")
-    if not sep:
-        raise argparse.ArgumentTypeError(f"--config takes KEY=VALUE, got {text!r}")
-    parsed = yaml.safe_load(value)
-    try:  # YAML 1.1 reads 1e-4 as a string
-        return key, float(parsed) if isinstance(parsed, str) else parsed
-    except ValueError:
-        return key, parsed
-
-
 def table(results: dict[str, dict[str, float]]) -> list[str]:
     kinds = list(results)
     lines = ["| phase | " + " | ".join(f"{k} ms" for k in kinds) + " |", "|---" * (len(kinds) + 1) + "|"]
@@ -207,7 +196,7 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--task-kwargs", type=yaml.safe_load, default=None, help="task settings, e.g. '{num_numbers: 4}'")
-    ap.add_argument("--config", nargs="*", type=_key_value, default=[], help="GRPOConfig overrides, KEY=VALUE")
+    ap.add_argument("--config", nargs="*", type=key_value, default=[], help="GRPOConfig overrides, KEY=VALUE")
     ap.add_argument("--ops", action="store_true", help="profile kernels: the share of matmul/attention CPU time")
     ap.add_argument("--out")
     args = ap.parse_args()

@@ -1,6 +1,9 @@
 """Step time of RLVRTrainer (exploration `none`) vs a plain trl.GRPOTrainer: the cost of rlvr's seam.
 
     OMP_NUM_THREADS=1 python benchmarks/step_time.py [--model DIR] [--steps 15] [--rounds 5]
+    OMP_NUM_THREADS=1 python benchmarks/step_time.py --model WARM_START_DIR --task countdown \
+        --config num_iterations=4 max_completion_length=72 learning_rate=1e-4 \
+        --out benchmarks/results/step_time_collapse.json           # the collapse testbed's step
 
 Four trainers on the same model, GRPOConfig and seed: `vanilla` (trl.GRPOTrainer), `ours_trl` (RLVRTrainer with
 TRL's generation and forward: the seam alone, target <= 1.05x vanilla), `ours_fast` (rlvr's defaults: the KV-cache
@@ -23,7 +26,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import torch  # noqa: E402
-from common import char_model_dir, machine_info, median, write_results  # noqa: E402
+from common import TASKS, char_model_dir, key_value, machine_info, median, write_results  # noqa: E402
 from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback  # noqa: E402
 from trl import GRPOConfig, GRPOTrainer  # noqa: E402
 
@@ -89,12 +92,16 @@ def make_trainer(kind: str, model_dir: str, dataset, cfg: GRPOConfig, wrap=timed
 
 
 def run(kind: str, model_dir: str, dataset, args: argparse.Namespace, out_dir: str) -> dict:
-    trainer = make_trainer(kind, model_dir, dataset, grpo_config(out_dir, args.warmup + args.steps))
+    trainer = make_trainer(
+        kind, model_dir, dataset, grpo_config(out_dir, args.warmup + args.steps, **dict(args.config))
+    )
     trainer.gen_seconds = []
     trainer.train()
     steps = [h["step_time"] for h in trainer.state.log_history if "step_time" in h][args.warmup :]
-    gen = trainer.gen_seconds[args.warmup :]  # one rollout per step (steps_per_generation = 1)
-    return {"step_s": median(steps), "gen_s": median(gen), "gen_share": median(gen) / median(steps)}
+    every = trainer.args.steps_per_generation * trainer.num_iterations  # steps per rollout
+    gen = trainer.gen_seconds[-(-args.warmup // every) :]  # the rollouts of the kept steps
+    per_step = sum(gen) / (len(gen) * every)  # sampling time per step (a rollout serves `every` steps)
+    return {"step_s": median(steps), "gen_s": per_step, "gen_share": per_step / median(steps)}
 
 
 def main() -> None:
@@ -104,6 +111,8 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--task", default="addition", choices=sorted(TASKS))
+    ap.add_argument("--config", nargs="*", type=key_value, default=[], help="GRPOConfig overrides, KEY=VALUE")
     ap.add_argument("--out")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -112,7 +121,7 @@ def main() -> None:
     per_run = {k: [] for k in kinds}
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = args.model or char_model_dir("char-1m", f"{tmp}/model")
-        dataset = build_task("addition", min_digits=3, max_digits=3).dataset("train", 2000)
+        dataset = build_task(args.task, **TASKS[args.task]).dataset("train", 2000)
         for r in range(args.rounds):
             for k in kinds if r % 2 == 0 else kinds[::-1]:
                 res = run(k, model_dir, dataset, args, f"{tmp}/{k}")
