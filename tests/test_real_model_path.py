@@ -10,6 +10,7 @@ the rewards) and chat-templated evaluation.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -136,3 +137,20 @@ def test_chat_prompts_need_a_chat_template(tmp_path, capsys):
     assert main(args) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "chat template" in err and "char-0.2m" in err
+
+
+def test_lora_run_with_the_fast_sampler_takes_the_compact_forward(qwen_dir, tmp_path, tmp_cache, monkeypatch):
+    """LoRA on a GQA Qwen2 through the compact forward (prompt cache with grad through the adapter)."""
+    import rlvr.compact_forward as cf
+
+    calls = []
+    real = cf.compact_logps
+    monkeypatch.setattr(cf, "compact_logps", lambda *a, **k: calls.append(a[1].shape) or real(*a, **k))
+    args = ["train", str(RECIPE), f"model.name={qwen_dir}", "model.dtype=float32", "sampler=fast"]
+    assert main([*args, *tiny_overrides(tmp_path / "run")]) == 0
+    assert len(calls) == 2  # one training forward per step, both through the compact path
+    run = tmp_path / "run"
+    assert (run / "final" / "adapter_config.json").is_file()
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if "loss" in r] == [1, 2]
+    assert all(math.isfinite(r["loss"]) for r in rows if "loss" in r)
