@@ -1,7 +1,7 @@
 """The figures of `rlvr compare` (matplotlib, the `plots` extra), called by `rlvr.report.write_report`.
 
 Curves vs training step put every label on the same axes: the mean over seeds as a line and the min–max over
-seeds as a band. `passk_curve.png` is the final pass@k vs k (log2 axis) with ± standard-error bars.
+seeds as a band. `passk_curve.png` is the final pass@k vs k (log2 axis), mean line and min–max band over seeds.
 
     pass1_vs_step.png            eval/pass@1
     entropy_vs_step.png          training `entropy`, moving average over 5 logged steps (it is noisy per batch)
@@ -19,6 +19,14 @@ matplotlib.use("Agg")  # files only: never needs a display, safe on headless mac
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+
+
+def color(i: int):
+    """The i-th label's colour: matplotlib's 10-colour cycle, then tab20's other shades (a testbed has ~27 labels)."""
+    if i < 10:
+        return f"C{i}"
+    return plt.get_cmap("tab20")((2 * (i - 10) + 1) % 20)  # the lighter shade of each of tab20's pairs
+
 
 CURVES = (
     ("pass1_vs_step.png", "eval/pass@1", "pass@1 (held-out)", 1, None),
@@ -71,9 +79,9 @@ def write_figures(groups: dict[str, list[dict]], ks: list[int], out: Path) -> li
         fig, ax = plt.subplots(figsize=(6.4, 4.0))
         drawn = False
         for i, (label, runs) in enumerate(groups.items()):
-            drawn |= band(ax, [series(r, key, smooth) for r in runs], f"C{i % 10}", label)
+            drawn |= band(ax, [series(r, key, smooth) for r in runs], color(i), label)
             if extra:
-                drawn |= band(ax, [series(r, extra) for r in runs], f"C{i % 10}", f"{label} (trained on)", True)
+                drawn |= band(ax, [series(r, extra) for r in runs], color(i), f"{label} (trained on)", True)
         ax.set_title(ylabel + " (mean; band: min–max over seeds)", fontsize="medium")
         paths.append(_finish(fig, ax, out / name, "step", ylabel, drawn))
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
@@ -81,12 +89,13 @@ def write_figures(groups: dict[str, list[dict]], ks: list[int], out: Path) -> li
         finals = [[(r["summary"].get("final_eval") or {}).get(f"pass@{k}") for r in runs] for k in ks]
         finals = [[v for v in vs if v is not None] for vs in finals]
         keep = [j for j, vs in enumerate(finals) if vs]
-        means = [np.mean(finals[j]) for j in keep]
-        errs = [np.std(finals[j], ddof=1) / np.sqrt(len(finals[j])) if len(finals[j]) > 1 else 0.0 for j in keep]
-        ax.errorbar([ks[j] for j in keep], means, yerr=errs, marker="o", capsize=3, color=f"C{i % 10}", label=label)
+        xs, c = [ks[j] for j in keep], color(i)
+        ax.plot(xs, [np.mean(finals[j]) for j in keep], marker="o", ms=3, color=c, label=label)
+        lows, highs = [min(finals[j]) for j in keep], [max(finals[j]) for j in keep]
+        ax.fill_between(xs, lows, highs, color=c, alpha=0.12, lw=0)  # min–max over seeds
     if ks:
         ax.set_xscale("log", base=2)
         ax.set_xticks(ks, [str(k) for k in ks])
-    ax.set_title("final pass@k (mean ± s.e. over seeds)", fontsize="medium")
+    ax.set_title("final pass@k (mean; band: min–max over seeds)", fontsize="medium")
     paths.append(_finish(fig, ax, out / "passk_curve.png", "k (samples per problem)", "pass@k", bool(ks)))
     return paths
