@@ -51,13 +51,14 @@ class PeriodicEval(TrainerCallback):
         self.last: dict = {}
         self.history: list[dict] = []
 
-    def _run(self, model, step: int, final: bool = False):
+    def _run(self, model, step: int, final: bool = False, initial: bool = False):
         bar = self.progress.bar if self.progress is not None else None
         if bar is None:  # step 0: the training bar does not exist yet
             print(f"evaluating at step {step} (held-out pass@k) ...", flush=True)
         else:
             self.progress.status(f"evaluating at step {step}")
-        self.last = (self.final_fn if final else self.evaluate_fn)(model)
+        fn = self.final_fn if final else self.evaluate_fn
+        self.last = getattr(self.evaluate_fn, "initial", fn)(model) if initial else fn(model)
         if bar is not None:
             self.progress.status(None)
         self.history.append({"step": step, **self.last})
@@ -67,7 +68,7 @@ class PeriodicEval(TrainerCallback):
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
         if state.global_step == 0 and state.is_world_process_zero:
-            self._run(model, 0, final=True)
+            self._run(model, 0, final=True, initial=True)
 
     def on_step_end(self, args, state, control, model=None, **kwargs):
         if self.every and state.global_step % self.every == 0 and state.global_step < state.max_steps:

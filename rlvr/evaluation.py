@@ -200,4 +200,19 @@ def make_evaluator(recipe, task, tokenizer, max_new_tokens: int):
         )
 
     run.final = lambda model: run(model, final_problems, final_samples, final_ks)
+
+    def initial(model):  # the step-0 evaluation, shared through rlvr/eval_cache.py by runs with the same start
+        from rlvr.config import to_dict
+        from rlvr.eval_cache import cached, eval_key
+
+        settings = dict(problems=final_problems, n_samples=final_samples, ks=list(final_ks), task=to_dict(recipe.task))
+        settings.update(temperature=ev.temperature, max_new_tokens=ev.max_new_tokens or max_new_tokens)
+        settings.update(batch_size=ev.batch_size, seed=recipe.seed, greedy=ev.greedy)
+        key = eval_key(model, tokenizer, rows[:final_problems], settings)
+        metrics, hit = cached(key, lambda: run.final(model))
+        if hit:
+            print("step-0 evaluation reused from the cache (same weights, settings, seed and rlvr code)", flush=True)
+        return metrics
+
+    run.initial = initial
     return run

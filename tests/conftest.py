@@ -15,6 +15,8 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Every test evaluates for itself; tests/test_eval_cache.py turns the step-0 evaluation cache on where it tests it.
+os.environ["RLVR_EVAL_CACHE"] = "0"
 
 
 @pytest.fixture(scope="session", autouse=True)

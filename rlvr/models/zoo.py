@@ -50,11 +50,16 @@ def count_parameters(model: torch.nn.Module) -> int:
 
 
 def weights_fingerprint(model: torch.nn.Module) -> str:
-    """The first 12 hex digits of a SHA-256 over every parameter and buffer (name, dtype, shape, bytes), in name order.
+    """The first 12 hex digits of `weights_digest`: a SHA-256 over every parameter and buffer, in name order.
 
     Two runs start from the same model exactly when their fingerprints agree: a warm start rebuilt on another machine
     or with another thread count has the same cache name but other weights, and runs from different builds must not
     be paired (`rlvr/report.py` checks)."""
+    return weights_digest(model)[:12]
+
+
+def weights_digest(model: torch.nn.Module) -> str:
+    """SHA-256 (hex) over every parameter and buffer: name, dtype, shape and bytes, in name order."""
     import hashlib
 
     digest = hashlib.sha256()
@@ -62,7 +67,7 @@ def weights_fingerprint(model: torch.nn.Module) -> str:
         t = tensor.detach().cpu().contiguous()
         digest.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
         digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()[:12]
+    return digest.hexdigest()
 
 
 def _wire_special_ids(model, tokenizer) -> None:
