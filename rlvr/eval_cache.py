@@ -56,11 +56,12 @@ def eval_key(model, tokenizer, rows: list[dict], settings: dict) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
-def cached(key: str, compute: Callable[[], dict]) -> tuple[dict, bool]:
-    """(metrics, whether they came from the cache): the stored result for `key`, else `compute()` stored."""
+def cached(key: str | Callable[[], str], compute: Callable[[], dict]) -> tuple[dict, bool]:
+    """(metrics, whether they came from the cache): the stored result for `key`, else `compute()` stored. `key` may
+    be a function, called only when the cache is on."""
     if os.environ.get("RLVR_EVAL_CACHE", "1") == "0":
         return compute(), False
-    path = cache_dir() / f"{key}.json"
+    path = cache_dir() / f"{key() if callable(key) else key}.json"
     if path.is_file():
         try:
             return json.loads(path.read_text()), True

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 
 import torch
 
@@ -208,7 +209,7 @@ def make_evaluator(recipe, task, tokenizer, max_new_tokens: int):
         settings = dict(problems=final_problems, n_samples=final_samples, ks=list(final_ks), task=to_dict(recipe.task))
         settings.update(temperature=ev.temperature, max_new_tokens=ev.max_new_tokens or max_new_tokens)
         settings.update(batch_size=ev.batch_size, seed=recipe.seed, greedy=ev.greedy)
-        key = eval_key(model, tokenizer, rows[:final_problems], settings)
+        key = partial(eval_key, model, tokenizer, rows[:final_problems], settings)  # called only if the cache is on
         metrics, hit = cached(key, lambda: run.final(model))
         if hit:
             print("step-0 evaluation reused from the cache (same weights, settings, seed and rlvr code)", flush=True)
