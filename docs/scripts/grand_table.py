@@ -143,16 +143,18 @@ def heatmap(tbs: list[dict], base: str, path: Path) -> Path:
                 )
     lim = float(np.nanmax(np.abs(grid))) if np.isfinite(grid).any() else 1.0
     fig, ax = plt.subplots(figsize=(2.0 + 1.1 * len(cols), 1.0 + 0.32 * len(order)))
-    im = ax.imshow(np.ma.masked_invalid(grid), cmap="RdBu", vmin=-lim, vmax=lim, aspect="auto")
+    # symmetric log colours: rare's +0.02..0.04 stay visible beside collapse's -0.7 (linear within +-0.02)
+    norm = matplotlib.colors.SymLogNorm(linthresh=0.02, vmin=-lim, vmax=lim, base=10)
+    im = ax.imshow(np.ma.masked_invalid(grid), cmap="RdBu", norm=norm, aspect="auto")
     ax.set_facecolor("0.9")
     names = [f"{tb['name']}\nΔ " + ("pass@1" if m == "pass@1" else f"pass@{tb['kmax']}") for tb, m in cols]
     ax.set_xticks(range(len(cols)), names)
     ax.set_yticks(range(len(order)), order)
     for i in range(len(order)):
         for j in range(len(cols)):
-            dark = np.isfinite(grid[i, j]) and abs(grid[i, j]) > 0.6 * lim
+            dark = np.isfinite(grid[i, j]) and abs(grid[i, j]) > 0.25 * lim
             ax.text(j, i, marks[i][j] or "–", ha="center", va="center", fontsize=7, color="white" if dark else "black")
-    fig.colorbar(im, ax=ax, label=f"paired Δ to {base}")
+    fig.colorbar(im, ax=ax, label=f"paired Δ to {base} (symmetric log scale)")
     ax.set_title(f"Δ to {base} (* survives Holm; grey: not run)", fontsize="medium")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
