@@ -26,7 +26,9 @@ _CODE_DIGEST: str | None = None
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("RLVR_CACHE", Path.home() / ".cache" / "rlvr")) / "evals"
+    from rlvr.sft import cache_root  # $RLVR_CACHE/warm_start: the evaluations sit beside the warm starts
+
+    return cache_root().parent / "evals"
 
 
 def code_digest() -> str:
