@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import torch
 
 from rlvr.decoding import Decoder
-from rlvr.sampling import COMPACT_FRACTION, _eval_mode, _left_pad, filter_logits
+from rlvr.sampling import COMPACT_FRACTION, _eval_mode, _left_pad, draw
 
 
 @dataclass
@@ -50,16 +50,6 @@ def fork_points(entropies: list[float], valid: list[bool], n: int, min_gap: int 
             chosen.append(i)
     chosen += [i for i in order if i not in chosen][: n - len(chosen)]
     return [chosen[j % len(chosen)] for j in range(n)] if chosen else []
-
-
-def _draw(logits, temperature, top_k, top_p, gen):
-    """Sample one token per row; return (token, log-prob under the filtered, entropy of the tempered distribution)."""
-    z = logits.float() / temperature  # (b, V)
-    zf = filter_logits(z, top_k, top_p)  # (b, V)
-    tok = torch.multinomial(zf.softmax(-1), 1, generator=gen).squeeze(1)  # (b,)
-    lp = zf.log_softmax(-1).gather(1, tok[:, None]).squeeze(1)  # (b,)
-    ent = z.logsumexp(-1) - (z.softmax(-1) * z).sum(-1)  # (b,) H = lse - E_p[z]
-    return tok, lp, ent
 
 
 def fork_sample(
@@ -102,7 +92,7 @@ def fork_sample(
         kids, fps = [[] for _ in range(R)], [[] for _ in range(R)]  # per root: its branches' leaf ids, fork points
         live, col = list(range(R)), P  # leaf id of each cache row (None: finished, not dropped yet); columns written
         while True:
-            tok, lp, ent = _draw(logits, *samp)
+            tok, lp, ent = draw(logits, *samp)
             feed, pos, spawn = [pad_token_id] * len(live), [0] * len(live), []  # spawn: (row, leaf id, k)
             for i, (li, x, a, e) in enumerate(zip(live, tok.tolist(), lp.tolist(), ent.tolist())):
                 if li is None:

@@ -77,6 +77,17 @@ def filter_logits(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> t
     return logits
 
 
+def draw(logits, temperature, top_k=0, top_p=1.0, gen=None, *, greedy=False, logprobs=True, entropy=True):
+    """One token per row of `logits` (b, V): (token (b,), log-prob under the filtered tempered distribution or None,
+    entropy of the tempered unfiltered distribution or None). Greedy takes the argmax at temperature 1."""
+    z = logits.float() / (1.0 if greedy else temperature)  # (b, V)
+    zf = z if greedy else filter_logits(z, top_k, top_p)  # (b, V)
+    tok = z.argmax(-1) if greedy else torch.multinomial(zf.softmax(-1), 1, generator=gen).squeeze(1)  # (b,)
+    lp = zf.log_softmax(-1).gather(1, tok[:, None]).squeeze(1) if logprobs else None  # (b,)
+    ent = z.logsumexp(-1) - (z.softmax(-1) * z).sum(-1) if entropy else None  # (b,) H = lse - E_p[z]
+    return tok, lp, ent
+
+
 def _finish(tokens: torch.Tensor, lps, ents, eos: torch.Tensor) -> SampleOutput:
     """Cut each row right after its first EOS and move to Python lists."""
     is_eos = torch.isin(tokens, eos)  # (B, N)
@@ -165,20 +176,14 @@ def _sample(model, prompt_ids, max_new, eos_ids, pad, temperature, top_p, top_k,
     rows = torch.arange(B, device=device)  # (b,) original row of each live row
     finished = torch.zeros(B, dtype=torch.bool, device=device)  # (b,)
     for t in range(max_new):
-        z = logits.float() / (1.0 if greedy else _temperature_at(temperature, t))  # (b, V)
-        if greedy:
-            tok = z.argmax(-1)  # (b,)
-            zf = z
-        else:
-            zf = filter_logits(z, top_k, top_p)  # (b, V)
-            tok = torch.multinomial(zf.softmax(-1), 1, generator=gen).squeeze(1)  # (b,)
-        tok = tok.masked_fill(finished, pad)  # (b,) finished rows keep emitting pad
+        temp = _temperature_at(temperature, t)
+        tok, lp, ent = draw(logits, temp, top_k, top_p, gen, greedy=greedy, logprobs=want_lp, entropy=want_ent)
+        tok = tok.masked_fill(finished, pad)  # (b,) finished rows keep emitting pad (their lp / ent are cut later)
         tokens[rows, t] = tok
         if want_lp:
-            lps[rows, t] = zf.log_softmax(-1).gather(1, tok[:, None]).squeeze(1)
+            lps[rows, t] = lp
         if want_ent:
-            lse = z.logsumexp(-1, keepdim=True)  # (b, 1)
-            ents[rows, t] = lse.squeeze(1) - (z.softmax(-1) * z).sum(-1)  # H = lse - E_p[z]
+            ents[rows, t] = ent
         finished = finished | torch.isin(tok, eos)  # (b,)
         if t == max_new - 1:
             break

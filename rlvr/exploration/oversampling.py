@@ -21,11 +21,11 @@ Logged: `explore/frac_zero_std_before` / `_after` (groups), `rounds`, `generated
 from __future__ import annotations
 
 import random
-import statistics
 from dataclasses import dataclass
 
 from rlvr.errors import ConfigError, RLVRError
 from rlvr.exploration.base import Explorer
+from rlvr.exploration.selection import max_diversity_subset, max_variance_subset
 
 
 @dataclass
@@ -48,37 +48,6 @@ class OversamplingConfig:
             )
         if self.candidates_per_prompt < 2 or self.max_rounds < 0:
             raise ConfigError("exploration.candidates_per_prompt must be >= 2 and max_rounds >= 0")
-
-
-def max_variance_subset(rewards: list[float], g: int) -> list[int]:
-    """Indices of the size-g subset with the largest reward variance (top-a plus bottom-(g-a))."""
-    order = sorted(range(len(rewards)), key=lambda i: (-rewards[i], i))
-    best, best_var = order[:g], -1.0
-    for a in range(g, -1, -1):  # a = g first, so ties keep the earliest draws
-        idx = order[:a] + order[len(order) - (g - a) :]
-        var = statistics.pvariance([float(rewards[i]) for i in idx]) if idx else 0.0
-        if var > best_var + 1e-12:
-            best, best_var = idx, var
-    return sorted(best)
-
-
-def max_diversity_subset(answers: list, texts: list[str], g: int) -> list[int]:
-    """Distinct final answers first, then distinct completions, then the rest, in draw order."""
-    chosen, seen_ans, seen_txt = [], set(), set()
-    for rule in ("answer", "text", "any"):
-        for i in range(len(texts)):
-            if len(chosen) == g:
-                return sorted(chosen)
-            if (
-                i in chosen
-                or (rule == "answer" and answers[i] in seen_ans)
-                or (rule == "text" and texts[i] in seen_txt)
-            ):
-                continue
-            chosen.append(i)
-            seen_ans.add(answers[i])
-            seen_txt.add(texts[i])
-    return sorted(chosen)
 
 
 class Oversampling(Explorer):
