@@ -12,6 +12,7 @@
     rlvr compare COMPARISON.yaml --only grpo    train only some labels (a testbed's baseline first, say)
     rlvr compare --report-only --out DIR        re-make the tables and figures from finished runs
     rlvr compare COMPARISON.yaml --report-only  the same for a comparison recipe's `out:`, in its order
+    rlvr compare COMPARISON.yaml --shard 2/3    this machine's third of the runs (copy OUT/records/ together after)
 
 Imports are lazy so `--help` and `list` stay fast. User errors print one line (`--debug` for a traceback).
 """
@@ -119,7 +120,7 @@ def cmd_plot(args) -> None:
 
 
 def cmd_compare(args) -> None:
-    from rlvr.compare import Comparison, Entry, read_comparison, run_comparison, select_entries
+    from rlvr.compare import Comparison, Entry, parse_shard, read_comparison, run_comparison, select_entries
     from rlvr.errors import ConfigError
     from rlvr.report import write_report
 
@@ -145,7 +146,8 @@ def cmd_compare(args) -> None:
     out = args.out or comp.out
     if not out:
         raise ConfigError("where should the comparison go? pass --out DIR (or `out:` in a comparison recipe)")
-    failed = run_comparison(comp, out, add_seeds=args.add_seeds)
+    shard = parse_shard(args.shard) if args.shard else None
+    failed = run_comparison(comp, out, add_seeds=args.add_seeds, shard=shard)
     print(f"results in {out}/results.md")
     if failed:
         raise RLVRError(f"{len(failed)} run(s) failed: {', '.join(failed)} (see the FAILED lines above)")
@@ -195,6 +197,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sp.add_argument(
         "--only", default=None, metavar="LABELS", help="train only these comma-separated labels (the report keeps all)"
+    )
+    sp.add_argument(
+        "--shard",
+        default=None,
+        metavar="K/N",
+        help="train only runs K, K+N, ... of the (label, seed) list: split a comparison over N machines",
     )
     sp.set_defaults(func=cmd_compare)
     sp = sub.add_parser("data", help="write the fixed held-out evaluation sets (JSON lines)")

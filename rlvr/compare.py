@@ -96,6 +96,14 @@ def select_entries(entries: list[Entry], only: str) -> list[Entry]:
     return [e for e in entries if e.label in wanted]
 
 
+def parse_shard(text: str) -> tuple[int, int]:
+    """'K/N' -> (K, N) with 1 <= K <= N; anything else is a one-line error."""
+    k, _, n = text.partition("/")
+    if not (k.strip().isdigit() and n.strip().isdigit()) or not 1 <= int(k) <= int(n):
+        raise ConfigError(f"--shard {text!r}: give K/N with 1 <= K <= N (this machine's share of N), e.g. --shard 1/2")
+    return int(k), int(n)
+
+
 def read_seed_record(out: str | Path) -> dict | None:
     path = Path(out) / SEED_RECORD
     return json.loads(path.read_text()) if path.is_file() else None
@@ -250,10 +258,14 @@ def _build_warm_starts(pending: list[tuple[Entry, int]], overrides: list[str]) -
         ensure_warm_start(path)
 
 
-def run_comparison(comp: Comparison, out: str | Path, add_seeds: bool = False) -> list[str]:
+def run_comparison(
+    comp: Comparison, out: str | Path, add_seeds: bool = False, shard: tuple[int, int] | None = None
+) -> list[str]:
     """Train the missing runs, then write the report; returns the names of the runs that failed.
 
-    Seeds outside the list recorded when the comparison's first run started are refused unless `add_seeds`."""
+    Seeds outside the list recorded when the comparison's first run started are refused unless `add_seeds`.
+    `shard` (K, N) trains only runs K, K+N, K+2N, ... (1-based) of the comparison's (label, seed) list, so N
+    machines can split one comparison; copy their OUT/records/ together and re-make the report with --report-only."""
     from rlvr.report import write_report
 
     labels = [e.label for e in comp.entries]
@@ -262,6 +274,8 @@ def run_comparison(comp: Comparison, out: str | Path, add_seeds: bool = False) -
     out = Path(out)
     check_seeds(comp, out, add_seeds)
     runs = [(e, s, out / "runs" / f"{e.label.replace('/', '_')}__s{s}") for e in comp.entries for s in comp.seeds]
+    if shard is not None:  # the full list's positions, so every machine computes the same split
+        runs = runs[shard[0] - 1 :: shard[1]]
     states = [run_state(d) for _, _, d in runs]
     check_stale_runs(runs, states, comp)
     progress = RunProgress(len(runs), sum(st not in DONE for st in states), comp.jobs)

@@ -374,6 +374,32 @@ def test_only_trains_the_named_labels_and_names_unknown_ones(tmp_path, monkeypat
     assert err == ["error: --only 'a,zz': unknown labels ['zz']; the comparison has ['a', 'b', 'c']"]
 
 
+def test_shard_splits_the_run_list_round_robin_and_rejects_bad_shards(tmp_path, monkeypatch, capsys, tiny_recipe):
+    monkeypatch.setattr(rlvr.recipe, "check_grpo_args", lambda *a: None)
+    trained = []
+
+    def fake_train(recipe):
+        trained.append(Path(recipe.output_dir).name)
+        fake_run(Path(recipe.output_dir), "none", recipe.seed, 0.5)
+
+    monkeypatch.setattr(rlvr.train, "run_train", fake_train)
+    spec = tmp_path / "cmp.yaml"
+    entries = [{"recipe": str(tiny_recipe), "name": n} for n in ("a", "b")]
+    spec.write_text(yaml.safe_dump({"recipes": entries, "seeds": [0, 1, 2], "out": str(tmp_path / "out")}))
+    # the run list is a0 a1 a2 b0 b1 b2; shard 2/4 takes positions 2 and 6, shard 1/4 positions 1 and 5
+    assert main(["compare", str(spec), "--shard", "2/4"]) == 0
+    assert trained == ["a__s1", "b__s2"]
+    assert main(["compare", str(spec), "--shard", "1/4"]) == 0
+    assert trained == ["a__s1", "b__s2", "a__s0", "b__s1"]
+    capsys.readouterr()
+    for bad in ("0/2", "3/2", "two", "1/"):
+        assert main(["compare", str(spec), "--shard", bad]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        want = f"error: --shard {bad!r}: give K/N with 1 <= K <= N (this machine's share of N), e.g. --shard 1/2"
+        assert err == [want]
+    assert len(trained) == 4  # a bad shard trains nothing
+
+
 def test_pairs_from_different_warm_start_builds_are_left_out(tmp_path):
     """A rebuilt warm start keeps its cache name but not its weights: such a run must not be paired with the base."""
     for seed, (p_base, p_mod) in enumerate([(0.5, 0.6), (0.5, 0.7), (0.5, 0.9)]):
