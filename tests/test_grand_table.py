@@ -73,3 +73,17 @@ def test_a_testbed_with_no_runs_keeps_its_columns(tmp_path):
     assert tb["kmax"] == 64 and tb["labels"] == []
     assert g.cell_text(tb, "grpo", "pass@1", "grpo") == "–"
     assert "empty: no finished runs yet." in g.markdown([tb], "grpo")[-1]
+
+
+def test_compact_form_keeps_the_delta_and_its_holm_mark(tmp_path):
+    g = _script()
+    tb = g.testbed(f"toy={_testbed(tmp_path)}", "grpo")
+    lines = g.compact_markdown([tb], "grpo")
+    assert lines[0] == "| module | toy Δ pass@1 | toy Δ pass@64 |"
+    # grpo's means: pass@1 (0.30 + 0.32 + 0.31) / 3, pass@64 (0.80 + 0.78 + 0.79) / 3; up: +0.100 survives Holm
+    # (bold), pass@64 -0.010 does not; `one` ran one seed (0.35 - 0.30)
+    assert lines[2:] == [
+        "| `grpo` | 0.310 (abs.) | 0.790 (abs.) |",
+        "| `up` | **+0.100** | -0.010 |",
+        "| `one` | +0.050 (1 seed) | +0.000 (1 seed) |",
+    ]

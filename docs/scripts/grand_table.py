@@ -1,7 +1,10 @@
 """The grand comparison: one module x testbed table of paired Δ pass@1 and Δ pass@k, a cost column, and its heat map.
 
     python docs/scripts/grand_table.py easy=recipes/compare_easy.yaml rare=recipes/compare_rare.yaml \
-        collapse=recipes/compare_collapse.yaml [--figure docs/figures/grand_heatmap.png]
+        collapse=recipes/compare_collapse.yaml [--figure docs/figures/grand_heatmap.png] [--compact]
+
+`--compact` prints README's headline form: the paired Δ only (bold when it survives Holm), one column per testbed
+and metric, no seeds or cost columns.
 
 Each testbed is given by its comparison recipe: its `out:` directory holds the committed records, its `recipes:` the
 row order. Per testbed and label: the paired Δ to the testbed's `grpo` over the seeds both ran (exact t, Holm over
@@ -105,6 +108,25 @@ def markdown(tbs: list[dict], base: str) -> list[str]:
     return lines
 
 
+def compact_cell(tb: dict, label: str, metric: str, base: str) -> str:
+    """The Δ alone: bold when it survives Holm, '(1 seed)' without an interval, '–' when not run."""
+    text = cell_text(tb, label, metric, base)
+    if label == base or text == "–" or "seed" in text:
+        return text
+    return text.split(" [")[0]
+
+
+def compact_markdown(tbs: list[dict], base: str) -> list[str]:
+    order = list(dict.fromkeys(lab for tb in tbs for lab in tb["order"]))
+    head = ["module"] + [f"{tb['name']} Δ {m}" for tb in tbs for m in ("pass@1", f"pass@{tb['kmax']}")]
+    lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+    for lab in order:
+        if any(lab in tb["labels"] for tb in tbs):
+            row = [compact_cell(tb, lab, m, base) for tb in tbs for m in ("pass@1", "pass@k")]
+            lines.append("| " + " | ".join([f"`{lab}`", *row]) + " |")
+    return lines
+
+
 def _footnote(tbs: list[dict], base: str) -> str:
     parts = [
         f"`{base}` rows show its absolute mean; the others show the paired Δ to it over the seeds both ran, with the "
@@ -168,9 +190,10 @@ def main() -> None:
     p.add_argument("testbeds", nargs="+", help="name=comparison recipe (e.g. rare=recipes/compare_rare.yaml)")
     p.add_argument("--base", default="grpo")
     p.add_argument("--figure", type=Path, help="write the heat map here (PNG)")
+    p.add_argument("--compact", action="store_true", help="README's form: the Δ only, bold when it survives Holm")
     args = p.parse_args()
     tbs = [testbed(spec, args.base) for spec in args.testbeds]
-    print("\n".join(markdown(tbs, args.base)))
+    print("\n".join((compact_markdown if args.compact else markdown)(tbs, args.base)))
     if args.figure:
         print(f"\nwrote {heatmap(tbs, args.base, args.figure)}")
 
