@@ -59,8 +59,17 @@ class _PreallocLayer(DynamicLayer):
 
     def batch_select_indices(self, indices: torch.Tensor) -> None:
         if self.is_initialized:
-            self.k_buf, self.v_buf = self.k_buf[indices], self.v_buf[indices]
+            self.k_buf = _gather_rows(self.k_buf, indices, self.n)
+            self.v_buf = _gather_rows(self.v_buf, indices, self.n)
             self.keys, self.values = self.k_buf[:, :, : self.n], self.v_buf[:, :, : self.n]
+
+
+def _gather_rows(buf: torch.Tensor, indices: torch.Tensor, n: int) -> torch.Tensor:
+    """Rows `indices` of a (B, H, L, D) buffer in a fresh one, copying only the n filled positions (the rest is
+    written before it is read). `buf[indices]` copied all L, unfilled ones included: 3-10x slower mid-rollout."""
+    out = buf.new_empty((len(indices), *buf.shape[1:]))  # (b', H, L, D)
+    torch.index_select(buf[:, :, :n], 0, indices, out=out[:, :, :n])  # writes through the strided view
+    return out
 
 
 _PROJECTIONS = [f"self_attn.{n}_proj" for n in "qkvo"] + [f"mlp.{n}_proj" for n in ("gate", "up", "down")]

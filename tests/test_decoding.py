@@ -72,6 +72,32 @@ def test_select_drops_and_duplicates_rows():
     torch.testing.assert_close(got, ref, atol=2e-5, rtol=1e-5)
 
 
+def test_gather_rows_copies_the_filled_positions_of_the_chosen_rows():
+    from rlvr.decoding import _gather_rows
+
+    buf = torch.arange(4 * 2 * 5 * 3, dtype=torch.float32).view(4, 2, 5, 3)  # (B, H, L, D), 3 positions filled
+    out = _gather_rows(buf, torch.tensor([3, 3, 1]), 3)
+    assert out.shape == (3, 2, 5, 3)  # the capacity L stays for later writes
+    assert torch.equal(out[:, :, :3], torch.stack([buf[3], buf[3], buf[1]])[:, :, :3])  # row 3 twice, then row 1
+
+
+def test_select_mid_rollout_then_steps_equal_the_hf_forward():
+    model = _llama()
+    ids, mask = _left_pad(PROMPTS, PAD, "cpu")
+    tokens = torch.randint(3, V, (len(PROMPTS), 5), generator=torch.Generator().manual_seed(1))  # (B, 5)
+    keep = torch.tensor([4, 0, 0, 5])  # drop rows, reorder, fork row 0, after 2 fed tokens
+    with torch.inference_mode():
+        ref = _hf_step_logits(model, ids[keep], mask[keep], tokens[keep])  # (4, 6, V)
+        dec = Decoder(model, ids.shape[1] + 5)
+        dec.prefill(ids, mask)
+        full = torch.cat([mask, torch.ones_like(tokens)], 1)
+        for t in range(2):
+            dec.step(tokens[:, t], full[:, : ids.shape[1] + t + 1], mask.sum(1) + t)
+        dec.select(keep)
+        got = [dec.step(tokens[keep, t], full[keep, : ids.shape[1] + t + 1], mask[keep].sum(1) + t) for t in (2, 3, 4)]
+    torch.testing.assert_close(torch.stack(got, 1), ref[:, 3:], atol=2e-5, rtol=1e-5)
+
+
 def test_prefill_runs_each_distinct_prompt_once():
     model = _llama()
     ids, mask = _left_pad(PROMPTS, PAD, "cpu")
