@@ -87,3 +87,16 @@ def test_compact_form_keeps_the_delta_and_its_holm_mark(tmp_path):
         "| `up` | **+0.100** | -0.010 |",
         "| `one` | +0.050 (1 seed) | +0.000 (1 seed) |",
     ]
+
+
+def test_comparison_cost_sums_the_training_walls(tmp_path):
+    spec = importlib.util.spec_from_file_location("comparison_cost", REPO / "docs/scripts/comparison_cost.py")
+    cc = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cc)
+    _testbed(tmp_path)  # grpo 10/11/12 s, up 20 s x 3, one 12 s, other_build 12 s x 2: 9 runs, 129 s
+    c = cc.cost(tmp_path / "tb")
+    assert c["runs"] == 9 and abs(c["run_minutes"] - 129 / 60) < 1e-9
+    assert c["per_label"]["grpo"] == 11.0 and c["per_label"]["up"] == 20.0
+    # 129 s = 2.15 run-minutes, 1.075 at 2 jobs (both rounded to whole minutes), 129 / 9 = 14.3 s per run; one
+    # and other_build tie at 12 s and keep their record order
+    assert cc.line("tb", c, jobs=2, top=2) == "| tb | 9 | 2 | 1 | 14 s | up 20 s, one 12 s |"
