@@ -354,18 +354,24 @@ def test_a_committed_record_is_skipped_on_a_fresh_clone_and_checked_for_stalenes
         run_comparison(comp, tmp_path)
 
 
-def test_only_trains_the_named_labels_and_names_unknown_ones(tmp_path, monkeypatch, capsys, tiny_recipe):
+def _fake_comparison(tmp_path, monkeypatch, recipe, labels, seeds):
+    """A comparison recipe of `labels` x `seeds` whose training only records the run names it was asked for."""
     monkeypatch.setattr(rlvr.recipe, "check_grpo_args", lambda *a: None)
     trained = []
 
-    def fake_train(recipe):
-        trained.append(Path(recipe.output_dir).name)
-        fake_run(Path(recipe.output_dir), "none", recipe.seed, 0.5)
+    def fake_train(r):
+        trained.append(Path(r.output_dir).name)
+        fake_run(Path(r.output_dir), "none", r.seed, 0.5)
 
     monkeypatch.setattr(rlvr.train, "run_train", fake_train)
     spec = tmp_path / "cmp.yaml"
-    entries = [{"recipe": str(tiny_recipe), "name": n} for n in ("a", "b", "c")]
-    spec.write_text(yaml.safe_dump({"recipes": entries, "seeds": [0], "out": str(tmp_path / "out")}))
+    entries = [{"recipe": str(recipe), "name": n} for n in labels]
+    spec.write_text(yaml.safe_dump({"recipes": entries, "seeds": seeds, "out": str(tmp_path / "out")}))
+    return spec, trained
+
+
+def test_only_trains_the_named_labels_and_names_unknown_ones(tmp_path, monkeypatch, capsys, tiny_recipe):
+    spec, trained = _fake_comparison(tmp_path, monkeypatch, tiny_recipe, ("a", "b", "c"), [0])
     assert main(["compare", str(spec), "--only", "c,a"]) == 0
     assert trained == ["a__s0", "c__s0"]  # in the comparison's order, b untouched
     capsys.readouterr()
@@ -375,17 +381,7 @@ def test_only_trains_the_named_labels_and_names_unknown_ones(tmp_path, monkeypat
 
 
 def test_shard_splits_the_run_list_round_robin_and_rejects_bad_shards(tmp_path, monkeypatch, capsys, tiny_recipe):
-    monkeypatch.setattr(rlvr.recipe, "check_grpo_args", lambda *a: None)
-    trained = []
-
-    def fake_train(recipe):
-        trained.append(Path(recipe.output_dir).name)
-        fake_run(Path(recipe.output_dir), "none", recipe.seed, 0.5)
-
-    monkeypatch.setattr(rlvr.train, "run_train", fake_train)
-    spec = tmp_path / "cmp.yaml"
-    entries = [{"recipe": str(tiny_recipe), "name": n} for n in ("a", "b")]
-    spec.write_text(yaml.safe_dump({"recipes": entries, "seeds": [0, 1, 2], "out": str(tmp_path / "out")}))
+    spec, trained = _fake_comparison(tmp_path, monkeypatch, tiny_recipe, ("a", "b"), [0, 1, 2])
     # the run list is a0 a1 a2 b0 b1 b2; shard 2/4 takes positions 2 and 6, shard 1/4 positions 1 and 5
     assert main(["compare", str(spec), "--shard", "2/4"]) == 0
     assert trained == ["a__s1", "b__s2"]
