@@ -156,6 +156,29 @@ def last_checkpoint(out: Path) -> str | None:
     return str(ckpts[-1]) if ckpts else None
 
 
+def checkpoint_step(checkpoint: str) -> int:
+    """The optimizer step a checkpoint was saved at (its trainer_state.json, else its name)."""
+    state = Path(checkpoint) / "trainer_state.json"
+    if state.is_file():
+        return int(json.loads(state.read_text())["global_step"])
+    return int(Path(checkpoint).name.split("-")[-1])
+
+
+def finish_from_checkpoint(trainer, checkpoint: str) -> None:
+    """End a run whose last checkpoint is already at max_steps (killed during its final evaluation), untrained.
+
+    transformers' loop runs a step before it checks max_steps, so `train(resume_from_checkpoint=...)` would train
+    step max_steps + 1 (checked by tests/test_run.py). Instead: load the checkpoint's weights with transformers' own
+    loader (full weights or a PEFT adapter) and its TrainerState, then fire on_train_end, which runs the final
+    evaluation as an uninterrupted run does.
+    """
+    from transformers import TrainerState
+
+    trainer._load_from_checkpoint(checkpoint)  # pinned in tests/test_trl_seam.py
+    trainer.state = TrainerState.load_from_json(str(Path(checkpoint) / "trainer_state.json"))
+    trainer.control = trainer.callback_handler.on_train_end(trainer.args, trainer.state, trainer.control)
+
+
 def run_train(recipe: TrainRecipe) -> dict:
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     threads = apply_thread_policy(recipe.threads)
@@ -220,11 +243,20 @@ def run_train(recipe: TrainRecipe) -> dict:
     resume = last_checkpoint(out) if recipe.resume else None
     if recipe.resume and resume is None and (out / "metrics.jsonl").exists():
         print(f"resume=true but no checkpoint in {out}: starting from step 0")
+    at = checkpoint_step(resume) if resume else 0
+    if at > args.max_steps:  # a checkpoint cannot be un-trained
+        raise RLVRError(
+            f"{resume} is at step {at}, past train.max_steps={args.max_steps}: set train.max_steps>={at} "
+            "to go on, or start a new run (resume=false)"
+        )
     if resume and (note := schedule_change_note(resume, args.max_steps)):
         print(note)
     start = time.perf_counter()
     try:
-        trainer.train(resume_from_checkpoint=resume)
+        if resume and at == args.max_steps:  # killed after its last step, e.g. during the final evaluation
+            finish_from_checkpoint(trainer, resume)
+        else:
+            trainer.train(resume_from_checkpoint=resume)
     except (RLVRError, KeyboardInterrupt) as exc:
         ckpt = last_checkpoint(out)
         note = f"; last good checkpoint: {ckpt}" if ckpt else ""

@@ -207,6 +207,43 @@ def test_resume_continues_from_the_last_checkpoint(run2, tmp_path, capsys):
     assert yaml.safe_load((run / "config.yaml").read_text())["train"]["max_steps"] == 4
 
 
+def test_resume_of_a_run_killed_after_its_last_step_trains_no_further(run2, tmp_path, capsys):
+    """Killed during the final evaluation: checkpoint-2 is the last step. transformers' loop would train a step 3
+    before checking max_steps (it did: 3 steps and a loss row at step 3); the resume only evaluates and saves."""
+    recipe, out, _ = run2
+    run = tmp_path / "run"
+    shutil.copytree(out, run)
+    shutil.rmtree(run / "final")
+    (run / "summary.json").unlink()
+    rows = read_metrics(run)
+    final_rows = [i for i, r in enumerate(rows) if r["step"] == 2 and "eval/pass@1" in r]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[: final_rows[-1]]))
+
+    assert main(["train", str(recipe), f"output_dir={run}", "resume=true"]) == 0
+    summary, before = (json.loads((d / "summary.json").read_text()) for d in (run, out))
+    assert summary["steps"] == 2 and not (run / "checkpoint-3").exists()
+    assert max(r["step"] for r in read_metrics(run)) == 2
+    drop = {"eval_seconds"}  # the wall of the evaluation, the one thing that may differ
+    assert {k: v for k, v in summary["final_eval"].items() if k not in drop} == {
+        k: v for k, v in before["final_eval"].items() if k not in drop
+    }
+    trained, resumed = state_dict(out / "final"), state_dict(run / "final")
+    assert all(torch.equal(trained[k], resumed[k]) for k in trained)
+
+
+def test_resume_from_a_checkpoint_past_max_steps_is_a_one_line_error(run2, tmp_path, capsys):
+    recipe, out, _ = run2
+    run = tmp_path / "run"
+    shutil.copytree(out, run)
+    capsys.readouterr()
+    assert main(["train", str(recipe), f"output_dir={run}", "resume=true", "train.max_steps=1"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and error_lines(err) == [
+        f"error: {run}/checkpoint-2 is at step 2, past train.max_steps=1: set train.max_steps>=2 to go on, "
+        "or start a new run (resume=false)"
+    ]
+
+
 # -- 4. Ctrl-C -----------------------------------------------------------------------------------------------------
 def test_ctrl_c_checkpoints_and_stops(env, tmp_path, capsys):
     recipe = write_recipe(tmp_path, exploration=f"{tmp_path}/my_explorers.py:CtrlCAtFirstStep", save_steps=100)

@@ -72,6 +72,18 @@ def test_overridden_method_signatures(method):
     assert params[: len(expected)] == expected, f"GRPOTrainer.{method}{params}"
 
 
+def test_transformers_methods_rlvr_train_calls_keep_their_signatures():
+    """rlvr/train.py's finish_from_checkpoint (a run killed after its last step) calls these two directly."""
+    from transformers import Trainer, TrainerState
+
+    assert list(inspect.signature(Trainer._load_from_checkpoint).parameters) == [
+        "self",
+        "resume_from_checkpoint",
+        "model",
+    ]
+    assert list(inspect.signature(TrainerState.load_from_json).parameters) == ["json_path"]
+
+
 def _rlvr_defined(method: str):
     """The rlvr class in RLVRTrainer's MRO that defines `method`, or None (TRL's own)."""
     for cls in RLVRTrainer.__mro__:
