@@ -7,6 +7,7 @@
   (before and at the end with `eval.final`'s settings).
 - `Progress`: a tqdm bar showing reward, pass@1 and entropy (replaces transformers' bar).
 - `GracefulStop`: SIGINT asks the trainer to save a checkpoint and stop after the current step.
+- `WallClock`: the run's training wall across resumes (each checkpoint keeps the seconds spent up to it).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import signal
+import time
 from pathlib import Path
 
 from transformers import TrainerCallback
@@ -141,3 +143,27 @@ class GracefulStop(TrainerCallback):
         if self.requested:
             control.should_save = True
             control.should_training_stop = True
+
+
+class WallClock(TrainerCallback):
+    """Seconds of training (the evaluations inside it included) over the whole run, resumes included.
+
+    Each checkpoint gets `rlvr_wall.json` with the seconds spent up to it; a resumed run starts its clock there, so
+    `summary.json`'s `train_seconds` is the cost of the kept steps, not of the last call only (a checkpoint written
+    before this file existed counts as 0 s).
+    """
+
+    FILE = "rlvr_wall.json"
+
+    def __init__(self, checkpoint: str | None = None):
+        path = Path(checkpoint) / self.FILE if checkpoint else None
+        self.before = json.loads(path.read_text())["train_seconds"] if path and path.is_file() else 0.0
+        self.start = time.perf_counter()
+
+    def seconds(self) -> float:
+        return self.before + time.perf_counter() - self.start
+
+    def on_save(self, args, state, control, **kwargs):
+        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if state.is_world_process_zero and folder.is_dir():
+            (folder / self.FILE).write_text(json.dumps({"train_seconds": self.seconds()}))

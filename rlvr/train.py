@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 from rlvr.config import dump_yaml
@@ -183,7 +182,7 @@ def run_train(recipe: TrainRecipe) -> dict:
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     threads = apply_thread_policy(recipe.threads)
     out = prepare_output_dir(recipe)  # writes config.yaml
-    from rlvr.callbacks import GracefulStop, MetricsWriter, PeriodicEval, Progress
+    from rlvr.callbacks import GracefulStop, MetricsWriter, PeriodicEval, Progress, WallClock
     from rlvr.models import load_model, weights_fingerprint
     from rlvr.models.tokenizer import check_text, is_char_tokenizer
     from rlvr.rewards import build_rewards
@@ -251,7 +250,8 @@ def run_train(recipe: TrainRecipe) -> dict:
         )
     if resume and (note := schedule_change_note(resume, args.max_steps)):
         print(note)
-    start = time.perf_counter()
+    clock = WallClock(resume)
+    trainer.add_callback(clock)
     try:
         if resume and at == args.max_steps:  # killed after its last step, e.g. during the final evaluation
             finish_from_checkpoint(trainer, resume)
@@ -265,14 +265,15 @@ def run_train(recipe: TrainRecipe) -> dict:
         stop.uninstall()
         if progress.bar is not None:  # a failed step skips on_train_end: end the bar's line before the error
             progress.bar.close()
-    seconds = time.perf_counter() - start
+    seconds = clock.seconds()
     trainer.save_model(str(out / "final"))
     summary = {
         "recipe": getattr(recipe, "source", None),
         "exploration": recipe.exploration.name,
         "seed": recipe.seed,
         "steps": trainer.state.global_step,
-        "train_seconds": round(seconds, 2),
+        "train_seconds": round(seconds, 2),  # the whole run's, resumes included (WallClock)
+        "resumed_from_step": at if resume else None,
         "threads": threads,
         "interrupted": stop.requested,
         "initial_eval": _initial_eval(evaluator.history, out / "metrics.jsonl"),

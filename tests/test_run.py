@@ -159,7 +159,7 @@ def test_two_step_run_writes_the_run_directory(run2):
     assert any(not torch.equal(final[k], init[k]) for k in final)  # ... and it was trained
 
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["steps"] == 2 and summary["interrupted"] is False
+    assert summary["steps"] == 2 and summary["interrupted"] is False and summary["resumed_from_step"] is None
     assert 0.0 <= summary["final_eval"]["pass@1"] <= 1.0
     assert summary["initial_eval"]["step"] == 0
     assert summary["start_model"] == weights_fingerprint(load_model("char-0.2m", seed=0)[0])  # the start, not final/
@@ -186,12 +186,16 @@ def test_resume_continues_from_the_last_checkpoint(run2, tmp_path, capsys):
     run = tmp_path / "run"
     shutil.copytree(out, run)
     first = read_metrics(run)
+    kept = json.loads((run / "checkpoint-2" / "rlvr_wall.json").read_text())["train_seconds"]
+    assert 0 < kept <= json.loads((out / "summary.json").read_text())["train_seconds"]  # before the final eval
+    (run / "checkpoint-2" / "rlvr_wall.json").write_text('{"train_seconds": 1000.0}')  # as if 1000 s were spent
     capsys.readouterr()
     assert main(["train", str(recipe), f"output_dir={run}", "train.max_steps=4", "resume=true"]) == 0
     assert "was trained with max_steps=2, resuming with max_steps=4" in capsys.readouterr().out
 
     summary = json.loads((run / "summary.json").read_text())
-    assert summary["steps"] == 4
+    assert summary["steps"] == 4 and summary["resumed_from_step"] == 2
+    assert 1000 < summary["train_seconds"] < 1000 + 300  # the kept steps' 1000 s plus this call's
     before = json.loads((out / "summary.json").read_text())["initial_eval"]
     assert summary["initial_eval"] == before and before["step"] == 0  # the step-0 eval, not the resumed run's first
     assert summary["start_model"] == json.loads((out / "summary.json").read_text())["start_model"]
@@ -221,7 +225,7 @@ def test_resume_of_a_run_killed_after_its_last_step_trains_no_further(run2, tmp_
 
     assert main(["train", str(recipe), f"output_dir={run}", "resume=true"]) == 0
     summary, before = (json.loads((d / "summary.json").read_text()) for d in (run, out))
-    assert summary["steps"] == 2 and not (run / "checkpoint-3").exists()
+    assert summary["steps"] == summary["resumed_from_step"] == 2 and not (run / "checkpoint-3").exists()
     assert max(r["step"] for r in read_metrics(run)) == 2
     drop = {"eval_seconds"}  # the wall of the evaluation, the one thing that may differ
     assert {k: v for k, v in summary["final_eval"].items() if k not in drop} == {
