@@ -14,6 +14,7 @@ Every interval is two-sided; p-values test "no difference".
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass
 
 from scipy import stats
@@ -31,6 +32,14 @@ class Diff:
 
 NONE = Diff(math.nan, math.nan, math.nan, math.nan, 0)
 
+FLAT = 1e-12
+"""Spreads at or below this (relative to 1) are float rounding of equal values: 0.3 - 0.2 and 0.2 - 0.1 differ by
+3e-17. Metrics here are fractions of order 1; scipy would warn of catastrophic cancellation and report p ~ 0."""
+
+
+def _flat(xs: list[float]) -> bool:
+    return max(xs) - min(xs) <= FLAT * max(1.0, *(abs(x) for x in xs))
+
 
 def paired(a: dict, b: dict, level: float = 0.95) -> Diff:
     """Mean of a[s] - b[s] over the seeds both have, with a paired t interval (n - 1 degrees of freedom)."""
@@ -41,8 +50,8 @@ def paired(a: dict, b: dict, level: float = 0.95) -> Diff:
     mean = math.fsum(d) / len(d)
     if len(d) < 2:  # one pair: no spread, no interval
         return Diff(mean, math.nan, math.nan, math.nan, 1)
-    if max(d) == min(d):  # every seed moved by exactly the same amount (e.g. bit-identical runs): no noise to test
-        return Diff(mean, mean, mean, 1.0 if mean == 0 else 0.0, len(d))
+    if _flat(d):  # every seed moved by the same amount (e.g. bit-identical runs): no noise to test
+        return Diff(mean, mean, mean, 1.0 if abs(mean) <= FLAT else 0.0, len(d))
     res = stats.ttest_rel([float(a[s]) for s in seeds], [float(b[s]) for s in seeds])
     ci = res.confidence_interval(confidence_level=level)
     return Diff(mean, float(ci.low), float(ci.high), float(res.pvalue), len(d))
@@ -54,11 +63,22 @@ def welch(a: list, b: list, level: float = 0.95) -> Diff:
     if not a or not b:
         return NONE
     diff = math.fsum(a) / len(a) - math.fsum(b) / len(b)
-    if len(a) < 2 or len(b) < 2 or (max(a) == min(a) and max(b) == min(b)):
+    if len(a) < 2 or len(b) < 2 or (_flat(a) and _flat(b)):
         return Diff(diff, math.nan, math.nan, math.nan, min(len(a), len(b)))
+    if _flat(a) or _flat(b):  # e.g. pass@64 = 1.000 on every seed: Welch is then a one-sample t on the other group
+        return _one_sample(diff, b if _flat(a) else a, level, min(len(a), len(b)))
     res = stats.ttest_ind(a, b, equal_var=False)
     ci = res.confidence_interval(confidence_level=level)
     return Diff(diff, float(ci.low), float(ci.high), float(res.pvalue), min(len(a), len(b)))
+
+
+def _one_sample(diff: float, xs: list[float], level: float, n: int) -> Diff:
+    """Welch's interval when the other group has no spread: se = s/sqrt(n), df = n - 1 (its Welch-Satterthwaite
+    limit). By hand because scipy's ttest_ind warns on a constant group whose float mean is inexact."""
+    se = statistics.stdev(xs) / math.sqrt(len(xs))
+    t = stats.t.ppf(0.5 + level / 2, len(xs) - 1)
+    p = 2 * stats.t.sf(abs(diff) / se, len(xs) - 1)
+    return Diff(diff, float(diff - t * se), float(diff + t * se), float(p), n)
 
 
 def _ranks(pvalues: list[float]) -> list[int | None]:

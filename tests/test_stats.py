@@ -6,6 +6,7 @@ quantile solves t / sqrt(2 + t^2) = 0.95, i.e. t^2 = 2 * 0.9025 / 0.0975, and th
 """
 
 import math
+import warnings
 
 import pytest
 from scipy.stats import t as t_dist
@@ -116,3 +117,19 @@ def test_paired_power_and_detectable_difference():
     t_stat = d.mean(1) / (d.std(1, ddof=1) / math.sqrt(3))
     assert np.mean(np.abs(t_stat) > T2) == pytest.approx(0.8, abs=0.005)
     assert detectable(0.01, 5) < detectable(0.01, 3) and math.isnan(detectable(0.01, 1))
+
+
+def test_float_rounding_is_no_spread_and_raises_no_warning():
+    """0.30000000000000004 - 0.2 and 0.2 - 0.1 differ by 3e-17: the same shift, not noise (scipy warned and gave p ~ 0).
+    A group with pass@64 = 1.000 on every seed, or [0.1] * 3 (its float mean is inexact), makes Welch a one-sample t:
+    a - b = 0.1 - 0.25 = -0.15, s_b^2 = (0.05^2 + 0.05^2 + 0) / 2 = 0.0025, se = sqrt(0.0025 / 3) = 0.0288675,
+    df = 2, t_0.975,2 = 4.302653: half width 0.124207."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        shift = paired({0: 0.2, 1: 0.30000000000000004, 2: 0.4}, {0: 0.1, 1: 0.2, 2: 0.3})
+        assert (shift.low, shift.high, shift.p) == (shift.diff, shift.diff, 0.0) and shift.diff == pytest.approx(0.1)
+        w = welch([0.1, 0.1, 0.1], [0.2, 0.3, 0.25])
+        mirrored = welch([0.2, 0.3, 0.25], [0.1, 0.1, 0.1])
+    assert (w.diff, w.low, w.high) == pytest.approx((-0.15, -0.15 - 0.124207, -0.15 + 0.124207), abs=1e-6)
+    assert (mirrored.low, mirrored.high) == pytest.approx((-w.high, -w.low)) and mirrored.p == pytest.approx(w.p)
+    assert w.p == pytest.approx(2 * 0.0175493, abs=1e-6)  # t = 0.15 / 0.0288675 = 5.19615 on 2 df
