@@ -244,6 +244,7 @@ def run_train(recipe: TrainRecipe) -> dict:
         print(f"resume=true but no checkpoint in {out}: starting from step 0")
     at = checkpoint_step(resume) if resume else 0
     if at > args.max_steps:  # a checkpoint cannot be un-trained
+        stop.uninstall()  # give Ctrl-C back, as the finally below does for every other exit
         raise RLVRError(
             f"{resume} is at step {at}, past train.max_steps={args.max_steps}: set train.max_steps>={at} "
             "to go on, or start a new run (resume=false)"

@@ -242,6 +242,7 @@ def test_resume_from_a_checkpoint_past_max_steps_is_a_one_line_error(run2, tmp_p
     capsys.readouterr()
     assert main(["train", str(recipe), f"output_dir={run}", "resume=true", "train.max_steps=1"]) == 2
     err = capsys.readouterr().err
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Ctrl-C handed back
     assert "Traceback" not in err and error_lines(err) == [
         f"error: {run}/checkpoint-2 is at step 2, past train.max_steps=1: set train.max_steps>=2 to go on, "
         "or start a new run (resume=false)"
