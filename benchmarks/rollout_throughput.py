@@ -105,6 +105,18 @@ def profile_sampler(model, prompts: list[list[int]], kw: dict, calls: int = 3) -
           f"decode steps {spans.get('rlvr.step', 0):.1f} ms")  # fmt: skip
 
 
+def compile_decode_step(model, kw: dict) -> float:
+    """Turn on `compile_sampler` (rlvr.decoding.use_compiled_step) and time the first, compiling, call."""
+    from rlvr.decoding import use_compiled_step
+
+    use_compiled_step(model)
+    t0 = time.perf_counter()
+    sample(model, [[1, 2, 3]] * 4, generator=torch.Generator().manual_seed(0), **kw)
+    seconds = time.perf_counter() - t0
+    print(f"compile_sampler: first call (the compile) {seconds:.1f} s")
+    return seconds
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", help="a model dir or built-in name (default: a random Llama, --hidden/--layers)")
@@ -120,6 +132,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=None, help="JSON path (default benchmarks/results/rollout_throughput.json)")
     ap.add_argument("--profile", action="store_true", help="print a torch profile of our sampler, largest batch")
+    ap.add_argument("--compile", action="store_true", help="compile_sampler: our decode step through torch.compile")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -133,6 +146,7 @@ def main() -> None:
         model, tok, eos, pad = random_model(args.hidden, args.layers, args.vocab), None, args.vocab // 2, 0
     kw = dict(max_new_tokens=args.new_tokens, eos_token_ids=eos, pad_token_id=pad, temperature=args.temperature)
     n_params = sum(p.numel() for p in model.parameters())
+    compile_s = compile_decode_step(model, kw) if args.compile else None
     print(f"model: {args.model or 'random Llama'} ({n_params / 1e6:.2f}M params), threads={args.threads}, "
           f"group size {args.group_size}, {args.new_tokens} new tokens max, {args.rounds} rounds")  # fmt: skip
     print(f"{'batch':>6} {'ours tok/s':>11} {'hf tok/s':>10} {'ratio':>6} {'min':>5} {'tokens/row':>11}")
@@ -148,7 +162,7 @@ def main() -> None:
               f"{r['ratio_min']:>5.2f} {r['tokens_per_row']:>11.1f}")  # fmt: skip
     if args.profile:
         profile_sampler(model, prompts, kw)
-    info = {**machine_info(args.threads), "params": n_params, "args": vars(args)}
+    info = {**machine_info(args.threads), "params": n_params, "args": vars(args), "compile_seconds": compile_s}
     write_results("rollout_throughput", {"machine": info, "results": rows}, args.out)
 
 

@@ -113,6 +113,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--task", default="addition", choices=sorted(TASKS))
     ap.add_argument("--config", nargs="*", type=key_value, default=[], help="GRPOConfig overrides, KEY=VALUE")
+    ap.add_argument("--compile", action="store_true", help="compile_sampler for the ours_fast runs (one compile)")
     ap.add_argument("--out")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -122,6 +123,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = args.model or char_model_dir("char-1m", f"{tmp}/model")
         dataset = build_task(args.task, **TASKS[args.task]).dataset("train", 2000)
+        if args.compile:  # process-wide: every rlvr sampler from here on (vanilla and ours_trl do not use it)
+            from rlvr.decoding import use_compiled_step
+
+            use_compiled_step(AutoModelForCausalLM.from_pretrained(model_dir))
         for r in range(args.rounds):
             for k in kinds if r % 2 == 0 else kinds[::-1]:
                 res = run(k, model_dir, dataset, args, f"{tmp}/{k}")

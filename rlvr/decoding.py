@@ -11,7 +11,8 @@ cache rows. `step` takes a lean path for small Llama-layout models (llama, qwen2
 one matmul each), rotary cos/sin read from a table, attention as two batched matmuls over the preallocated
 cache, no per-forward mask or kwargs machinery. It runs the same modules' weights through the same math as
 HF's forward; greedy decoding equals `model.generate` token for token (tests/test_sampling.py). Any other model
-goes through its own HF forward.
+goes through its own HF forward. `use_compiled_step` (the `compile_sampler` setting) runs the lean step through
+torch.compile: one compile per process, then fused elementwise work between the matmuls (benchmarks/README.md).
 
 Written by hand: HF `generate` spends most of a tiny model's step in Python (logits processors, mask building,
 cache bookkeeping), and neither transformers nor TRL offers a lean CPU decode loop (vLLM is GPU-only).
@@ -25,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer
+
+from rlvr.errors import RLVRError
 
 LEAN_MODEL_TYPES = {"llama", "qwen2"}
 LEAN_ROPE_TYPES = {"default", "linear", "llama3"}  # static frequency tables (dynamic NTK rescales per length)
@@ -161,6 +164,38 @@ class _Lean:
         return self.head(_rms_norm(self.norm, h))  # (b, V)
 
 
+# torch.compile of `_Lean.step`, process-wide once `use_compiled_step` is called (the `compile_sampler` setting).
+_COMPILED: dict = {"step": None}
+
+
+def use_compiled_step(model) -> None:
+    """Route every Decoder's lean step through torch.compile(dynamic=True) from now on in this process.
+
+    One graph covers every batch size and cache length (dynamic shapes); the compile happens at the first decode
+    step (about half a minute on one CPU thread). Raises a one-line RLVRError when `model` does not take the lean path,
+    where there would be nothing to compile.
+    """
+    if Decoder(model, 1).lean is None:
+        raise RLVRError(
+            "compile_sampler compiles the lean decode step of small Llama-layout models (llama/qwen2, plain "
+            f"projections, <= {LEAN_MAX_PARAMS:,} parameters); this model decodes through its HF forward: set "
+            "compile_sampler=false"
+        )
+    if _COMPILED["step"] is None:
+        _COMPILED["step"] = torch.compile(_Lean.step, dynamic=True)
+
+
+def _compiled_step(lean: _Lean, *args) -> torch.Tensor:
+    try:
+        return _COMPILED["step"](lean, *args)
+    except Exception as e:  # inductor's failures (no C++ compiler, ...) are long tracebacks
+        first = (str(e).strip().splitlines() or [""])[0][:200]
+        raise RLVRError(
+            f"compile_sampler: the compiled decode step failed ({type(e).__name__}: {first}); "
+            "set compile_sampler=false to decode without torch.compile"
+        ) from e
+
+
 class Decoder:
     """A KV cache over `max_len` positions plus the prefill / step / select calls the samplers need."""
 
@@ -192,6 +227,8 @@ class Decoder:
     def step(self, tok: torch.Tensor, mask: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
         """Feed one token per live row (b,) at positions `pos` (b,) with attention mask (b, S); return (b, V)."""
         if self.lean is not None:
+            if _COMPILED["step"] is not None:
+                return _compiled_step(self.lean, tok, mask, pos, self.cache)
             return self.lean.step(tok, mask, pos, self.cache)
         kw = dict(attention_mask=mask, position_ids=pos[:, None], past_key_values=self.cache, use_cache=True)
         return self.model(input_ids=tok[:, None], **kw).logits[:, -1, :]  # (b, V)

@@ -272,6 +272,11 @@ class TrainRecipe:
     """Training forward encodes each distinct prompt once and each completion only to its own length
     (rlvr/compact_forward.py; TRL's forward up to float rounding). None: on with sampler 'fast', off with 'trl'
     (TRL's numerics bit for bit)."""
+    compile_sampler: bool = False
+    """Run the fast sampler's decode step through torch.compile (rlvr/decoding.py): one compile per process
+    (about half a minute on one CPU thread, needs a C++ compiler), then 1.2-1.5x the sampled tokens/s on GRPO-shaped
+    warm-start rollouts, the same tokens and log-probs up to float rounding (benchmarks/README.md). Pays off in runs
+    that sample for more than a few minutes; small Llama-layout models only (the lean decode step)."""
     resume: bool = False
     overwrite: bool = False
 
@@ -279,6 +284,13 @@ class TrainRecipe:
         check_run_settings(self)
         if self.sampler not in ("fast", "trl"):
             raise ConfigError(f"sampler must be 'fast' or 'trl', got '{self.sampler}'")
+        if self.compile_sampler and self.sampler != "fast":
+            raise ConfigError("compile_sampler compiles rlvr's fast sampler; it needs sampler: fast (got 'trl')")
+        if self.compile_sampler and self.model.peft:
+            raise ConfigError(
+                "compile_sampler compiles the lean decode step, which LoRA-wrapped projections do not take; "
+                "drop model.peft or compile_sampler"
+            )
         specs = []
         for i, r in enumerate(self.reward):
             if isinstance(r, str):

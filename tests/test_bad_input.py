@@ -49,6 +49,9 @@ BAD_OVERRIDES = [
     ("reward.0.name=missing", "reward.0.name: unknown reward function 'missing'"),
     ("reward.0.weight=.inf", "reward.0.weight must be a finite number"),
     ("sampler=slow", "sampler must be 'fast' or 'trl'"),
+    (("sampler=trl", "compile_sampler=true"), "compile_sampler compiles rlvr's fast sampler; it needs sampler: fast"),
+    (("compile_sampler=true", "model.peft={r: 4}"), "LoRA-wrapped projections do not take; drop model.peft"),
+    ("compile_sampler=sometimes", "'compile_sampler' must be bool"),
     ("model.peft={bogus: 1}", "model.peft is not a valid peft.LoraConfig"),
     ("model.peft={r: 0}", "model.peft is not a valid peft.LoraConfig: r must be a positive int"),
     ("model.dtype=float8", "model.dtype must be auto"),
@@ -65,10 +68,11 @@ def one_error_line(capsys, argv) -> str:
     return err[0]
 
 
-@pytest.mark.parametrize("override,message", BAD_OVERRIDES, ids=[o for o, _ in BAD_OVERRIDES])
+@pytest.mark.parametrize("override,message", BAD_OVERRIDES, ids=[str(o) for o, _ in BAD_OVERRIDES])
 def test_show_refuses_what_train_refuses_in_one_line(override, message, capsys, monkeypatch):
     monkeypatch.chdir(REPO)
-    assert message in one_error_line(capsys, ["show", "recipes/grpo.yaml", override])
+    overrides = [override] if isinstance(override, str) else list(override)  # a tuple: several overrides at once
+    assert message in one_error_line(capsys, ["show", "recipes/grpo.yaml", *overrides])
 
 
 def test_train_refuses_before_creating_the_run_directory(capsys, monkeypatch, tmp_path):

@@ -1,10 +1,14 @@
 """`rlvr.decoding`: the lean one-token step equals the HF forward; the deduplicated prefill equals the plain one."""
 
+import shutil
+
 import pytest
 import torch
 import transformers
 
+from rlvr import decoding
 from rlvr.decoding import Decoder
+from rlvr.errors import RLVRError
 from rlvr.sampling import _left_pad, hf_generate, sample
 
 V, PAD = 100, 0
@@ -142,3 +146,78 @@ def test_large_models_keep_their_hf_forward(monkeypatch):
     assert Decoder(model, 16).lean is not None
     monkeypatch.setattr(rlvr.decoding, "LEAN_MAX_PARAMS", sum(p.numel() for p in model.parameters()) - 1)
     assert Decoder(model, 16).lean is None
+
+
+# -- compile_sampler: the lean step through torch.compile ---------------------------------------------------------
+SAMPLE_KW = dict(max_new_tokens=6, eos_token_ids=[99], pad_token_id=PAD, return_logprobs=True, return_entropy=True)
+
+
+@pytest.fixture
+def eager_after():
+    """`use_compiled_step` is process-wide: put the eager step back after the test."""
+    yield
+    decoding._COMPILED["step"] = None
+
+
+def _passthrough_compile(calls: list, fail: Exception | None = None):
+    """A stand-in for torch.compile that records its arguments and calls, and runs the eager function."""
+
+    def compile_(fn, **kwargs):
+        calls.append(kwargs)
+
+        def compiled(*args):
+            calls.append("call")
+            if fail is not None:
+                raise fail
+            return fn(*args)
+
+        return compiled
+
+    return compile_
+
+
+def test_compiled_step_is_one_dynamic_compile_used_by_every_decoder(monkeypatch, eager_after):
+    calls = []
+    monkeypatch.setattr(torch, "compile", _passthrough_compile(calls))
+    model = _llama()
+    ref = sample(model, PROMPTS, generator=torch.Generator().manual_seed(0), **SAMPLE_KW)
+    decoding.use_compiled_step(model)
+    decoding.use_compiled_step(model)  # once per process
+    out = sample(model, PROMPTS, generator=torch.Generator().manual_seed(0), **SAMPLE_KW)
+    assert calls[0] == {"dynamic": True} and calls.count({"dynamic": True}) == 1
+    assert calls.count("call") >= 1  # the decode steps went through it
+    assert (out.completion_ids, out.logprobs, out.entropies) == (ref.completion_ids, ref.logprobs, ref.entropies)
+
+
+def test_a_failing_compile_is_one_line_naming_the_setting(monkeypatch, eager_after):
+    trace = RuntimeError("CppCompileError: C++ compile error\n  /tmp/torchinductor/x.cpp:1: error: ...\n  (200 lines)")
+    monkeypatch.setattr(torch, "compile", _passthrough_compile([], fail=trace))
+    model = _llama()
+    decoding.use_compiled_step(model)
+    with pytest.raises(RLVRError) as e:
+        sample(model, PROMPTS, generator=torch.Generator().manual_seed(0), **SAMPLE_KW)
+    msg = str(e.value)
+    assert "\n" not in msg and "CppCompileError: C++ compile error" in msg and "set compile_sampler=false" in msg
+
+
+def test_compile_sampler_refuses_a_model_without_the_lean_step(monkeypatch, eager_after):
+    monkeypatch.setattr(decoding, "LEAN_MAX_PARAMS", 0)
+    with pytest.raises(RLVRError, match="this model decodes through its HF forward: set compile_sampler=false"):
+        decoding.use_compiled_step(_llama())
+    assert decoding._COMPILED["step"] is None
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("c++") is None and shutil.which("g++") is None, reason="inductor needs a C++ compiler")
+def test_the_real_compiled_step_samples_the_eager_tokens(eager_after):
+    """torch.compile (inductor, dynamic shapes) changes the step's float rounding, not its tokens, over batch sizes
+    and cache lengths it was not compiled for."""
+    model = _llama()
+    prompts = [PROMPTS, PROMPTS * 4, PROMPTS[:1]]
+    refs = [sample(model, p, generator=torch.Generator().manual_seed(1), **SAMPLE_KW) for p in prompts]
+    decoding.use_compiled_step(model)
+    for p, ref in zip(prompts, refs):
+        out = sample(model, p, generator=torch.Generator().manual_seed(1), **SAMPLE_KW)
+        assert out.completion_ids == ref.completion_ids
+        for a, b in zip(out.logprobs, ref.logprobs):
+            assert a == pytest.approx(b, abs=1e-5)

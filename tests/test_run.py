@@ -333,6 +333,26 @@ def test_run_train_raises_rlvr_error_for_the_library_api(env, tmp_path):
         run_train(r)
 
 
+def test_compile_sampler_routes_the_runs_decode_steps_through_the_compiled_step(env, tmp_path, monkeypatch):
+    """compile_sampler=true: one torch.compile (dynamic shapes) at set-up, and the run's decode steps go through it.
+    A stand-in compile counts the calls (the real one: tests/test_decoding.py)."""
+    from rlvr import decoding
+
+    calls = []
+
+    def compile_(fn, **kwargs):
+        calls.append(kwargs)
+        return lambda *args: calls.append("step") or fn(*args)
+
+    monkeypatch.setattr(torch, "compile", compile_)
+    monkeypatch.setattr(decoding, "_COMPILED", {"step": None})  # process-wide: leave no compiled step behind
+    recipe = write_recipe(tmp_path)
+    assert main(["train", str(recipe), "compile_sampler=true", f"output_dir={tmp_path / 'out'}"]) == 0
+    assert calls[0] == {"dynamic": True} and calls.count({"dynamic": True}) == 1
+    assert calls.count("step") >= 5  # 2 rollouts and 3 evaluations, each at least one decode step
+    assert len(train_rows(read_metrics(tmp_path / "out"))) == 2
+
+
 def test_report_to_tensorboard_writes_events(tmp_path, monkeypatch):
     pytest.importorskip("tensorboard")
     from rlvr.recipe import load_recipe
