@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -66,3 +67,13 @@ def test_split_groups_are_refused(tmp_path):
     assert proc.returncode != 0
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert errors and all("must be a multiple of num_generations (4)" in line for line in errors)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("c++") is None and shutil.which("g++") is None, reason="inductor needs a C++ compiler")
+def test_two_processes_with_the_compiled_sampler(tmp_path):
+    """compile_sampler under DDP: each process compiles its own decode step and the run finishes as without it."""
+    proc = launch(tmp_path, "compile_sampler=true")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["world_size"] == 2 and summary["steps"] == 2
