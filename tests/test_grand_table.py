@@ -6,6 +6,7 @@ import importlib.util
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -100,3 +101,28 @@ def test_comparison_cost_sums_the_training_walls(tmp_path):
     # 129 s = 2.15 run-minutes, 1.075 at 2 jobs (both rounded to whole minutes), 129 / 9 = 14.3 s per run; one
     # and other_build tie at 12 s and keep their record order
     assert cc.line("tb", c, jobs=2, top=2) == "| tb | 9 | 2 | 1 | 14 s | up 20 s, one 12 s |"
+
+
+def test_paired_stats_against_a_chosen_control(tmp_path, capsys, monkeypatch):
+    """docs/scripts/paired_stats.py --baseline/--labels/--metrics: Δ to a control, its own Holm family."""
+    spec = importlib.util.spec_from_file_location("paired_stats", REPO / "docs/scripts/paired_stats.py")
+    ps = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ps)
+    cols = ["label", "module", "seed", "pass@1", "pass@2", "pass@64", "pass@1_sampling_sd"]
+    rows = [("grpo", "none", s, 0.3, 0.4, 0.6, 0.01) for s in range(3)]
+    rows += [("ctl", "none", s, 0.4, 0.5, p, 0.01) for s, p in enumerate([0.70, 0.72, 0.74])]
+    rows += [("a", "a", s, 0.3, 0.4, p, 0.01) for s, p in enumerate([0.80, 0.79, 0.84])]
+    (tmp_path / "cmp").mkdir()
+    lines = [",".join(cols)] + [",".join(map(str, r)) for r in rows]
+    (tmp_path / "cmp" / "results.csv").write_text("\n".join(lines) + "\n")
+    argv = ["paired_stats.py", str(tmp_path / "cmp"), "--baseline", "ctl", "--labels", "a", "--metrics", "pass@64"]
+    monkeypatch.setattr("sys.argv", argv)
+    ps.main()
+    out = capsys.readouterr().out
+    # a - ctl = 0.10, 0.07, 0.10: mean 0.090, s.d. 0.01732, s.e. 0.01, t(0.975, 2 df) 4.303 -> [+0.047, +0.133];
+    # one comparison, so Holm's interval is the raw one; grpo is left out of the family
+    assert "Paired differences to the baseline `ctl`" in out
+    assert "| a | 3 | +0.090 | [+0.047, +0.133] |" in out and "| grpo |" not in out
+    monkeypatch.setattr("sys.argv", ["paired_stats.py", str(tmp_path / "cmp"), "--baseline", "nope"])
+    with pytest.raises(SystemExit, match="has no label 'nope'; it has grpo, ctl, a"):
+        ps.main()
