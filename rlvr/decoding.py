@@ -168,13 +168,17 @@ class _Lean:
 _COMPILED: dict = {"step": None}
 
 
-def use_compiled_step(model) -> None:
-    """Route every Decoder's lean step through torch.compile(dynamic=True) from now on in this process.
+def use_compiled_step(model, on: bool = True) -> None:
+    """Route every Decoder's lean step through torch.compile(dynamic=True) from now on in this process (`on=False`:
+    back to the eager step; each run sets it, so a later run in the same process gets what its recipe says).
 
     One graph covers every batch size and cache length (dynamic shapes); the compile happens at the first decode
     step (about half a minute on one CPU thread). Raises a one-line RLVRError when `model` does not take the lean path,
     where there would be nothing to compile.
     """
+    if not on:
+        _COMPILED["step"] = None
+        return
     if Decoder(model, 1).lean is None:
         raise RLVRError(
             "compile_sampler compiles the lean decode step of small Llama-layout models (llama/qwen2, plain "

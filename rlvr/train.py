@@ -197,10 +197,9 @@ def run_train(recipe: TrainRecipe) -> dict:
     source = resolve_model_source(recipe)
     model, tokenizer = load_model(source, dtype=recipe.model.dtype, seed=recipe.seed)
     start_model = weights_fingerprint(model)  # which build of the warm start this run starts from
-    if recipe.compile_sampler:
-        from rlvr.decoding import use_compiled_step
+    from rlvr.decoding import use_compiled_step
 
-        use_compiled_step(model)
+    use_compiled_step(model, on=recipe.compile_sampler)  # process-wide: set by every run, on or off
     if is_char_tokenizer(tokenizer):  # an unknown char would silently become <unk>
         for prompt in train_ds["prompt"][:1000]:
             check_text(prompt, what="task prompt")

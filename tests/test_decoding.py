@@ -189,6 +189,16 @@ def test_compiled_step_is_one_dynamic_compile_used_by_every_decoder(monkeypatch,
     assert (out.completion_ids, out.logprobs, out.entropies) == (ref.completion_ids, ref.logprobs, ref.entropies)
 
 
+def test_turning_the_compiled_step_off_restores_the_eager_step(monkeypatch, eager_after):
+    calls = []
+    monkeypatch.setattr(torch, "compile", _passthrough_compile(calls))
+    model = _llama()
+    decoding.use_compiled_step(model)
+    decoding.use_compiled_step(model, on=False)  # a later run in the same process without compile_sampler
+    sample(model, PROMPTS, generator=torch.Generator().manual_seed(0), **SAMPLE_KW)
+    assert decoding._COMPILED["step"] is None and "call" not in calls
+
+
 def test_a_failing_compile_is_one_line_naming_the_setting(monkeypatch, eager_after):
     trace = RuntimeError("CppCompileError: C++ compile error\n  /tmp/torchinductor/x.cpp:1: error: ...\n  (200 lines)")
     monkeypatch.setattr(torch, "compile", _passthrough_compile([], fail=trace))
