@@ -77,17 +77,17 @@ def compact_logps(
     for idx in buckets(lengths, rows):
         L = max(int(lengths[idx].max()), 1)
         sel = inverse[idx]  # (n,) each row's prompt
-        logits = first[sel, None]  # (n, 1, V)
-        if L > 1:
-            part = DynamicCache(config=config)
-            for i, (k, v) in enumerate(kv):
-                part.update(k[sel], v[sel], i)  # (n, Hkv, P, D): differentiable copies of the prompt rows
-            keep = torch.arange(L - 1, device=completion.device)  # (L - 1,) the last position predicts nothing
-            ids, attn = completion[idx, :L], attention_mask[idx, : P + L]  # (n, L), (n, P + L)
-            with mark(idx):
-                rest = model(input_ids=ids, attention_mask=attn, past_key_values=part, use_cache=True,
-                             logits_to_keep=keep).logits  # (n, L - 1, V)  # fmt: skip
-            logits = torch.cat([logits, rest], dim=1)  # (n, L, V): position t predicts completion token t
+        # A bucket of one-token completions needs no logits beyond the prompt pass's, but its forward still runs
+        # (L - 1 = 0 logits kept): the diagnostics hook reads every row's completion hidden state from these calls.
+        part = DynamicCache(config=config)
+        for i, (k, v) in enumerate(kv):
+            part.update(k[sel], v[sel], i)  # (n, Hkv, P, D): differentiable copies of the prompt rows
+        keep = torch.arange(L - 1, device=completion.device)  # (L - 1,) the last position predicts nothing
+        ids, attn = completion[idx, :L], attention_mask[idx, : P + L]  # (n, L), (n, P + L)
+        with mark(idx):
+            rest = model(input_ids=ids, attention_mask=attn, past_key_values=part, use_cache=True,
+                         logits_to_keep=keep).logits  # (n, L - 1, V)  # fmt: skip
+        logits = torch.cat([first[sel, None], rest], dim=1)  # (n, L, V): position t predicts completion token t
         lp, en = selective_log_softmax_and_entropy(logits.float(), completion[idx, :L], temperature=temperature)
         logps[idx, :L] = lp  # (n, L)
         ents[idx, :L] = en  # (n, L)

@@ -122,9 +122,9 @@ class DiagnosticsMixin:
         finally:
             handle.remove()
         if chunks:
-            rows = torch.cat([r for r, _ in chunks])  # (B,) a permutation of the micro-batch's rows
-            feats = torch.cat([f for _, f in chunks])  # (B, d)
-            ordered = feats.new_empty(feats.shape)
+            rows = torch.cat([r for r, _ in chunks])  # (b,) the micro-batch's rows the forward calls saw (all of them)
+            feats = torch.cat([f for _, f in chunks])  # (b, d)
+            ordered = feats.new_zeros(mask.size(0), feats.size(1))  # (B, d): a row no forward saw adds no singular value
             ordered[rows] = feats
             self._diag_collect(state, inputs["diag_row"], ordered)
 

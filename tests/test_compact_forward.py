@@ -58,7 +58,7 @@ def test_lengths_and_buckets_by_hand():
     assert completion_lengths(torch.tensor([[0, 0, 0]])).tolist() == [0]
 
 
-@pytest.mark.parametrize("rows", [8, 2])
+@pytest.mark.parametrize("rows", [8, 2, 1])
 def test_logps_entropies_and_gradients_equal_the_full_forward(rows):
     model, _ = build_model("char-0.2m", seed=0)
     model.train()
@@ -68,8 +68,10 @@ def test_logps_entropies_and_gradients_equal_the_full_forward(rows):
     model.register_forward_pre_hook(lambda m, args, kw: calls.append(tuple(kw["input_ids"].shape)), with_kwargs=True)
     lp, ent = compact_logps(model, ids, attn, T, temperature=0.7, rows=rows)
     # the 2 distinct prompts once each, then each bucket's completions cut to its longest: one bucket of 6 rows
-    # (4 tokens), or buckets [0, 3] (4), [5, 2] (4), [1, 4] (2)
-    assert calls == ([(2, P), (6, 4)] if rows == 8 else [(2, P), (2, 4), (2, 4), (2, 2)])
+    # (4 tokens), or buckets [0, 3] (4), [5, 2] (4), [1, 4] (2), or one row each: 0, 3, 5 (4), 2 (3), 1 (2), and 4,
+    # whose one-token completion the prompt pass already scored, still runs (the diagnostics read its hidden state)
+    want = {8: [(6, 4)], 2: [(2, 4), (2, 4), (2, 2)], 1: [(1, 4), (1, 4), (1, 4), (1, 3), (1, 2), (1, 1)]}
+    assert calls == [(2, P)] + want[rows]
     g_compact = _grads(model, (lp * w).sum() + ent.sum())
     ref_lp, ref_ent = _full_forward(model, ids, attn, 0.7)
     g_full = _grads(model, (ref_lp * w).sum() + ref_ent.sum())

@@ -100,6 +100,32 @@ def test_hook_takes_the_last_hidden_state_of_the_training_forward(make_trainer):
     assert trainer._metrics["train"]["diag/effective_rank"] == [pytest.approx(want, rel=1e-4)]
 
 
+def test_hook_sees_a_bucket_of_one_token_completions_under_the_compact_forward(make_trainer):
+    # 9 rows in buckets of 8 (DARS's resized groups make such counts): the shortest row, a one-token completion, is
+    # alone in the last bucket. Its hidden state must be taken too (a run of rare_confirm once crashed here).
+    trainer = make_trainer()
+    trainer.model.train()
+    prompts = [[3, 4, 5], [4, 5, 6], [5, 6, 7]]
+    ids = torch.tensor([prompts[i // 3] + [6 + i % 4, 7, 8] for i in range(9)])  # (9, 6): 3 prompts x 3 rows
+    lengths = [1, 3, 2, 3, 3, 2, 3, 2, 3]  # row 0 is the only one-token completion
+    comp_mask = torch.tensor([[1] * n + [0] * (3 - n) for n in lengths])  # (9, 3)
+    attn = torch.cat([torch.ones(9, 3, dtype=torch.long), comp_mask], dim=1)  # (9, 6)
+    inputs = dict(completion_mask=comp_mask, diag_row=torch.tensor([4, 0, 8, 2, 6, 1, 3, 7, 5]))
+    trainer._diag = dict(groups=[[0, 1, 2], [3, 4, 5], [6, 7, 8]], rows=9, feats=None, seen=0)
+    assert trainer._compact_forward_applies(ids, 3, False, {})
+    with trainer._diag_hidden_states(trainer.model, inputs):
+        trainer._get_per_token_logps_and_entropies(trainer.model, ids, attn, 3, compute_entropy=True)
+    assert trainer._diag is None  # all 9 rows seen: logged
+    with torch.no_grad():
+        hs = trainer.model(input_ids=ids, attention_mask=attn, output_hidden_states=True).hidden_states[-1]  # (9, 6, d)
+    feats = (hs[:, 3:] * comp_mask.unsqueeze(-1)).sum(1) / comp_mask.sum(1, keepdim=True)  # (9, d)
+    assert feats[0].abs().sum() > 0  # the one-token row has a hidden state of its own
+    by_row = torch.empty_like(feats)
+    by_row[inputs["diag_row"]] = feats  # rollout order
+    want = sum(effective_rank(by_row[g]) for g in ([0, 1, 2], [3, 4, 5], [6, 7, 8])) / 3
+    assert trainer._metrics["train"]["diag/effective_rank"] == [pytest.approx(want, rel=1e-4)]
+
+
 def test_two_step_run_logs_every_diagnostic(make_trainer):
     trainer = make_trainer(reward_funcs=[correctness, digits], steps_per_generation=2, max_steps=2)
     trainer.train()
