@@ -124,7 +124,7 @@ class DiagnosticsMixin:
         if chunks:
             rows = torch.cat([r for r, _ in chunks])  # (b,) the micro-batch's rows the forward calls saw (all of them)
             feats = torch.cat([f for _, f in chunks])  # (b, d)
-            ordered = feats.new_zeros(mask.size(0), feats.size(1))  # (B, d): a row no forward saw adds no singular value
+            ordered = feats.new_zeros(mask.size(0), feats.size(1))  # (B, d): an unseen row adds no singular value
             ordered[rows] = feats
             self._diag_collect(state, inputs["diag_row"], ordered)
 
